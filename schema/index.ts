@@ -1,0 +1,4 @@
+export * from "./identity-providers";
+export * from "./users";
+export * from "./groups";
+export * from "./logs";
