@@ -1,0 +1,64 @@
+import { env, exports } from "cloudflare:workers";
+
+export const ORIGIN = "https://edge.test";
+export const ADMIN_TOKEN = "test-admin-token";
+
+export interface TestConnection {
+  id: string;
+  secret: string;
+  /** e.g. https://edge.test/populations/<id>/scim/v2 */
+  scimBaseUrl: string;
+}
+
+/** Calls the Worker under test (in workerd) with the admin token. */
+export async function admin(method: string, path: string, body?: unknown): Promise<Response> {
+  return exports.default.fetch(`${ORIGIN}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** Creates an IdP connection through the admin API and returns its one-time SCIM secret. */
+export async function createConnection(
+  opts: { name?: string; type?: "azureAD" | "okta" | "oidc"; scim_config?: Record<string, unknown> } = {},
+): Promise<TestConnection> {
+  const res = await admin("POST", "/api/v1/access/identity_providers", {
+    name: opts.name ?? `idp-${crypto.randomUUID().slice(0, 8)}`,
+    type: opts.type ?? "azureAD",
+    config: {},
+    scim_config: { enabled: true, user_deprovision: true, ...(opts.scim_config ?? {}) },
+  });
+  if (res.status !== 200) throw new Error(`createConnection: ${res.status} ${await res.text()}`);
+  const { result } = (await res.json()) as { result: { id: string; scim_config: { secret: string; scim_base_url: string } } };
+  return { id: result.id, secret: result.scim_config.secret, scimBaseUrl: result.scim_config.scim_base_url };
+}
+
+/** Sends a SCIM request for a connection; `path` is relative to its SCIM base (`/Users?filter=…`). */
+export async function scim(
+  conn: TestConnection,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return exports.default.fetch(`${conn.scimBaseUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${conn.secret}`,
+      ...(body === undefined ? {} : { "content-type": "application/scim+json" }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** A snapshot of every row of the directory tables, to assert that a rejected request changed nothing. */
+export async function dumpDirectory(): Promise<Record<string, unknown[]>> {
+  const tables = ["identity_providers", "users", "user_emails", "groups", "group_members"];
+  const out: Record<string, unknown[]> = {};
+  for (const t of tables) {
+    out[t] = (await env.DB.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all()).results;
+  }
+  return out;
+}
