@@ -52,6 +52,7 @@ export const scimErrors = {
   payloadTooLarge: (detail: string) => new ScimError(413, detail),
   unsupportedMediaType: (detail: string) => new ScimError(415, detail),
   methodNotAllowed: (detail: string) => new ScimError(405, detail),
+  notImplemented: (detail: string) => new ScimError(501, detail),
   /** 503: the IdP should retry (RFC 7644 §3.12; Entra and Okta both retry 5xx). */
   unavailable: (detail: string) => new ScimError(503, detail),
 } as const;
@@ -61,3 +62,9 @@ export type Result<T, E = ScimError> = { ok: true; value: T } | { ok: false; err
 
 export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
 export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
+
+/** The value of a Result, or its error thrown (for use cases, whose errors `app.onError` renders). */
+export function unwrap<T>(result: Result<T, Error>): T {
+  if (!result.ok) throw result.error;
+  return result.value;
+}

@@ -1,0 +1,6 @@
+/** The SCIM PATCH engine (RFC 7644 §3.5.2) and its IdP dialects. */
+
+export { applyPatch } from "./apply";
+export { MAX_OPERATIONS } from "./dialects";
+export { MAX_MEMBER_IDS } from "./members";
+export type { MemberOp, PatchResult, ScimObject } from "./types";
