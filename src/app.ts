@@ -1,8 +1,45 @@
 import { Hono } from "hono";
+import { ApiError, apiErrors } from "./admin/api-error";
+import { adminRoutes } from "./admin/routes";
+import type { AppEnv } from "./app-env";
+import { readConfig } from "./config";
+import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
+import { scimRoutes } from "./directory/routes";
+import { ScimError } from "./scim/errors";
 
-export type AppEnv = { Bindings: Env };
+export type { AppEnv };
 
-/** The one Hono app: every surface is mounted here. */
+/** The one Hono app: every surface is mounted here; errors are rendered in one place. */
 export const app = new Hono<AppEnv>();
 
+app.use("*", async (c, next) => {
+  c.set("config", readConfig(c.env));
+  await next();
+});
+
 app.get("/healthz", (c) => c.json({ ok: true }));
+app.route("/populations/:idpId/scim/v2", scimRoutes);
+app.route("/api/v1", adminRoutes);
+
+const isScimPath = (url: string) => /^\/populations\/[^/]+\/scim\/v2(\/|$)/.test(new URL(url).pathname);
+
+app.notFound((c) => {
+  if (isScimPath(c.req.url)) return scimError(new ScimError(404, "Not found"));
+  return c.json(apiErrors.notFound("Route").toJSON(), 404);
+});
+
+app.onError((error, c) => {
+  if (error instanceof ScimError) return scimError(error, c.res.headers.get("www-authenticate"));
+  if (error instanceof ApiError) return c.json(error.toJSON(), error.status as 400);
+  // An unexpected fault (D1 or a Durable Object unavailable): 5xx, so IdPs retry. No request data is logged.
+  console.error("unhandled error", error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  if (isScimPath(c.req.url)) return scimError(new ScimError(500, "Internal error; the request can be retried"));
+  return c.json(new ApiError(500, 5000, "Internal error").toJSON(), 500);
+});
+
+/** RFC 7644 §3.12 error response; 401s carry the `WWW-Authenticate` challenge (RFC 6750 §3). */
+function scimError(error: ScimError, wwwAuthenticate?: string | null): Response {
+  const headers = new Headers({ "content-type": SCIM_CONTENT_TYPE });
+  if (error.status === 401) headers.set("www-authenticate", wwwAuthenticate ?? 'Bearer realm="SCIM"');
+  return new Response(JSON.stringify(error), { status: error.status, headers });
+}

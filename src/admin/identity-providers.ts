@@ -1,0 +1,186 @@
+import { eq } from "drizzle-orm";
+import { z } from "zod";
+import { identityProviders } from "../../schema";
+import type { Database } from "../db";
+import { nowIso } from "../db";
+import { randomSecret, sha256Hex } from "../lib/crypto";
+import { apiErrors } from "./api-error";
+import { auditInsert } from "./audit";
+
+type IdpRow = typeof identityProviders.$inferSelect;
+
+const idpTypes = ["azureAD", "okta", "oidc"] as const;
+const updateBehaviors = ["automatic", "reauth", "no_action"] as const;
+
+/**
+ * Non-secret IdP settings (Cloudflare's `config` object). OIDC client secrets need encryption at
+ * rest (DESIGN.md: AES-GCM with a Worker-secret key), which arrives with Access login; until then
+ * they are refused rather than stored in clear.
+ */
+const configSchema = z
+  .object({
+    client_id: z.string().max(512).optional(),
+    auth_url: z.url().optional(),
+    token_url: z.url().optional(),
+    certs_url: z.url().optional(),
+    issuer_url: z.url().optional(),
+    directory_id: z.string().max(128).optional(),
+    okta_account: z.url().optional(),
+    scopes: z.array(z.string().max(128)).max(32).optional(),
+    claims: z.array(z.string().max(128)).max(64).optional(),
+    pkce_enabled: z.boolean().optional(),
+    email_claim_name: z.string().max(128).optional(),
+  })
+  .strict();
+
+const scimConfigSchema = z
+  .object({
+    enabled: z.boolean().optional(),
+    user_deprovision: z.boolean().optional(),
+    seat_deprovision: z.boolean().optional(),
+    identity_update_behavior: z.enum(updateBehaviors).optional(),
+  })
+  .strip();
+
+const createSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  type: z.enum(idpTypes),
+  config: configSchema.default({}),
+  scim_config: scimConfigSchema.default({}),
+});
+
+const updateSchema = z.object({
+  name: z.string().trim().min(1).max(200).optional(),
+  type: z.enum(idpTypes).optional(),
+  config: configSchema.optional(),
+  scim_config: scimConfigSchema.optional(),
+});
+
+/** The admin-facing view of a connection (Cloudflare's identity provider shape); never includes the secret hash. */
+export function renderIdentityProvider(row: IdpRow, baseUrl: string, secret?: string) {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    config: JSON.parse(row.config) as Record<string, unknown>,
+    scim_config: {
+      enabled: row.scimEnabled,
+      user_deprovision: row.userDeprovision,
+      seat_deprovision: row.seatDeprovision,
+      identity_update_behavior: row.identityUpdateBehavior,
+      scim_base_url: scimBaseUrl(baseUrl, row.id),
+      ...(secret ? { secret } : {}),
+    },
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+  };
+}
+
+/** `scim_base_url` of a connection: what an admin pastes into Entra's "Tenant URL" or Okta's "SCIM connector base URL". */
+export function scimBaseUrl(baseUrl: string, idpId: string): string {
+  return `${baseUrl}/populations/${idpId}/scim/v2`;
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw apiErrors.invalid(`${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+/** `seat_deprovision` only makes sense when deactivation deprovisions (Cloudflare's rule). */
+function checkScimConfig(userDeprovision: boolean, seatDeprovision: boolean): void {
+  if (seatDeprovision && !userDeprovision) throw apiErrors.invalid("scim_config.seat_deprovision requires scim_config.user_deprovision");
+}
+
+/** Creates a connection and its SCIM secret; the secret is returned once and only its SHA-256 is kept. */
+export async function createIdentityProvider(db: Database, actor: string, body: unknown) {
+  const input = parseBody(createSchema, body);
+  const scimConfig = {
+    enabled: input.scim_config.enabled ?? true,
+    userDeprovision: input.scim_config.user_deprovision ?? true,
+    seatDeprovision: input.scim_config.seat_deprovision ?? false,
+    identityUpdateBehavior: input.scim_config.identity_update_behavior ?? "automatic",
+  };
+  checkScimConfig(scimConfig.userDeprovision, scimConfig.seatDeprovision);
+  const secret = randomSecret();
+  const now = nowIso();
+  const row: IdpRow = {
+    id: crypto.randomUUID(),
+    name: input.name,
+    type: input.type,
+    config: JSON.stringify(input.config),
+    scimEnabled: scimConfig.enabled,
+    scimSecretHash: await sha256Hex(secret),
+    userDeprovision: scimConfig.userDeprovision,
+    seatDeprovision: scimConfig.seatDeprovision,
+    identityUpdateBehavior: scimConfig.identityUpdateBehavior,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await db.batch([
+    db.insert(identityProviders).values(row),
+    auditInsert(db, { actor, action: "identity_provider.create", targetType: "identity_provider", targetId: row.id, details: { name: row.name, type: row.type } }),
+  ]);
+  return { row, secret };
+}
+
+/** All connections, oldest first. */
+export async function listIdentityProviders(db: Database): Promise<IdpRow[]> {
+  return db.select().from(identityProviders).orderBy(identityProviders.createdAt, identityProviders.id);
+}
+
+/** One connection or a 404. */
+export async function getIdentityProvider(db: Database, id: string): Promise<IdpRow> {
+  const row = await db.select().from(identityProviders).where(eq(identityProviders.id, id)).get();
+  if (!row) throw apiErrors.notFound("Identity provider");
+  return row;
+}
+
+/** Partial update (PATCH) or full update (PUT: the same fields, all given) of a connection's settings. */
+export async function updateIdentityProvider(db: Database, actor: string, id: string, body: unknown): Promise<IdpRow> {
+  const input = parseBody(updateSchema, body);
+  const current = await getIdentityProvider(db, id);
+  const sc = input.scim_config ?? {};
+  const next: IdpRow = {
+    ...current,
+    name: input.name ?? current.name,
+    type: input.type ?? current.type,
+    config: input.config ? JSON.stringify(input.config) : current.config,
+    scimEnabled: sc.enabled ?? current.scimEnabled,
+    userDeprovision: sc.user_deprovision ?? current.userDeprovision,
+    seatDeprovision: sc.seat_deprovision ?? current.seatDeprovision,
+    identityUpdateBehavior: sc.identity_update_behavior ?? current.identityUpdateBehavior,
+    updatedAt: nowIso(),
+  };
+  checkScimConfig(next.userDeprovision, next.seatDeprovision);
+  const { id: _id, createdAt: _c, scimSecretHash: _s, ...changes } = next;
+  await db.batch([
+    db.update(identityProviders).set(changes).where(eq(identityProviders.id, id)),
+    auditInsert(db, { actor, action: "identity_provider.update", targetType: "identity_provider", targetId: id, details: { fields: Object.keys(input) } }),
+  ]);
+  return next;
+}
+
+/** Replaces the SCIM secret; the old one stops working immediately. */
+export async function rotateScimSecret(db: Database, actor: string, id: string) {
+  const current = await getIdentityProvider(db, id);
+  const secret = randomSecret();
+  const row: IdpRow = { ...current, scimSecretHash: await sha256Hex(secret), updatedAt: nowIso() };
+  await db.batch([
+    db.update(identityProviders).set({ scimSecretHash: row.scimSecretHash, updatedAt: row.updatedAt }).where(eq(identityProviders.id, id)),
+    auditInsert(db, { actor, action: "identity_provider.refresh_scim_secret", targetType: "identity_provider", targetId: id }),
+  ]);
+  return { row, secret };
+}
+
+/** Deletes a connection; its users, groups and memberships go with it (foreign keys cascade). */
+export async function deleteIdentityProvider(db: Database, actor: string, id: string): Promise<void> {
+  const current = await getIdentityProvider(db, id);
+  await db.batch([
+    db.delete(identityProviders).where(eq(identityProviders.id, id)),
+    auditInsert(db, { actor, action: "identity_provider.delete", targetType: "identity_provider", targetId: id, details: { name: current.name } }),
+  ]);
+}

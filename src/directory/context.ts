@@ -1,0 +1,19 @@
+import type { identityProviders } from "../../schema";
+import type { Config } from "../config";
+
+export type IdentityProviderRow = typeof identityProviders.$inferSelect;
+
+/** Everything a directory use case needs: storage, the authenticated connection and where it is served. */
+export interface DirectoryContext {
+  env: Env;
+  db: D1Database;
+  idp: IdentityProviderRow;
+  /** This connection's SCIM base URL (`…/populations/<idp>/scim/v2`), for `meta.location` and `$ref`. */
+  scimBase: string;
+  config: Config;
+  /** Who acts, for audit and session revocation records (`scim:<idp id>`). */
+  actor: string;
+}
+
+/** A SCIM resource as JSON. */
+export type ScimObject = Record<string, unknown>;
