@@ -10,6 +10,7 @@ export default defineConfig({
         bindings: {
           TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
           ADMIN_TOKEN: "test-admin-token",
+          DEV_ROUTES: "true",
         },
       },
     })),

@@ -2,3 +2,4 @@ export * from "./identity-providers";
 export * from "./users";
 export * from "./groups";
 export * from "./logs";
+export * from "./sessions";

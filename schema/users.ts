@@ -30,6 +30,9 @@ export const users = sqliteTable(
     uniqueIndex("users_idp_user_name").on(t.idpId, t.userNameLower),
     uniqueIndex("users_idp_external_id").on(t.idpId, t.externalId).where(sql`external_id IS NOT NULL`),
     index("users_idp_email").on(t.idpId, t.email),
+    // `revoke_user {email}` looks a person up across every connection.
+    index("users_email").on(t.email),
+    index("users_user_name_lower").on(t.userNameLower),
     index("users_idp_display_name").on(t.idpId, t.displayName),
     index("users_idp_updated").on(t.idpId, t.updatedAt),
     index("users_idp_created").on(t.idpId, t.createdAt, t.id),

@@ -5,6 +5,7 @@ import type { AppEnv } from "./app-env";
 import { readConfig } from "./config";
 import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
 import { scimRoutes } from "./directory/routes";
+import { devRoutes } from "./dev/routes";
 import { ScimError } from "./scim/errors";
 
 export type { AppEnv };
@@ -20,6 +21,7 @@ app.use("*", async (c, next) => {
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);
+app.route("/__dev", devRoutes);
 
 const isScimPath = (url: string) => /^\/populations\/[^/]+\/scim\/v2(\/|$)/.test(new URL(url).pathname);
 
@@ -29,10 +31,13 @@ app.notFound((c) => {
 });
 
 app.onError((error, c) => {
-  if (error instanceof ScimError) return scimError(error, c.res.headers.get("www-authenticate"));
+  if (error instanceof ScimError) {
+    if (isScimPath(c.req.url)) return scimError(error, c.res.headers.get("www-authenticate"));
+    return c.json(new ApiError(error.status, error.status >= 500 ? 5000 : 10001, error.message).toJSON(), error.status as 400);
+  }
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status as 400);
   // An unexpected fault (D1 or a Durable Object unavailable): 5xx, so IdPs retry. No request data is logged.
-  console.error("unhandled error", error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  console.error("request failed", error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   if (isScimPath(c.req.url)) return scimError(new ScimError(500, "Internal error; the request can be retried"));
   return c.json(new ApiError(500, 5000, "Internal error").toJSON(), 500);
 });

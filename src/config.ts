@@ -3,7 +3,7 @@ export interface Config {
   maxPayloadBytes: number;
   maxResults: number;
   logRetentionDays: number;
-  benchRoutes: boolean;
+  devRoutes: boolean;
   publicBaseUrl: string | undefined;
 }
 
@@ -18,7 +18,7 @@ export function readConfig(env: Env): Config {
     maxPayloadBytes: positiveInt(env.SCIM_MAX_PAYLOAD_BYTES, 1_048_576),
     maxResults: positiveInt(env.SCIM_MAX_RESULTS, 200),
     logRetentionDays: positiveInt(env.PROVISIONING_LOG_RETENTION_DAYS, 30),
-    benchRoutes: env.BENCH_ROUTES === "true",
+    devRoutes: env.DEV_ROUTES === "true",
     publicBaseUrl: env.PUBLIC_BASE_URL ? env.PUBLIC_BASE_URL.replace(/\/+$/, "") : undefined,
   };
 }

@@ -2,6 +2,7 @@ import { app } from "./app";
 import { readConfig } from "./config";
 import { database } from "./db";
 import { pruneProvisioningLog } from "./logs/provisioning-log";
+import { consumeIdentityChanges, type IdentityChangeMessage } from "./sessions/fanout";
 
 export { UserSessions } from "./sessions/user-sessions";
 
@@ -12,4 +13,9 @@ export default {
   async scheduled(_controller, env, ctx) {
     ctx.waitUntil(pruneProvisioningLog(database(env), readConfig(env).logRetentionDays).then(() => undefined));
   },
-} satisfies ExportedHandler<Env>;
+
+  /** Group-change and revocation fan-out (IDENTITY_CHANGES): idempotent, retried with backoff. */
+  async queue(batch, env) {
+    await consumeIdentityChanges(batch, env);
+  },
+} satisfies ExportedHandler<Env, IdentityChangeMessage>;

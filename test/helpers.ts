@@ -62,3 +62,16 @@ export async function dumpDirectory(): Promise<Record<string, unknown[]>> {
   }
   return out;
 }
+
+/** Opens a session through the development route (Access login arrives with its own issue). */
+export async function openSession(userId: string, kind: "access" | "gateway" = "access", extra: { app_id?: string; device_id?: string } = {}): Promise<string> {
+  const res = await admin("POST", "/__dev/sessions", { user_id: userId, kind, ...(kind === "gateway" ? { device_id: "dev-1" } : {}), ...extra });
+  if (res.status !== 200) throw new Error(`openSession: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { result: { session_id: string } }).result.session_id;
+}
+
+/** Checks a session through the development route: the status the protected-request path would see. */
+export async function checkSession(userId: string, sessionId: string): Promise<{ status: string; [k: string]: unknown }> {
+  const res = await admin("GET", `/__dev/sessions/check?user_id=${encodeURIComponent(userId)}&session_id=${encodeURIComponent(sessionId)}`);
+  return (await res.json()) as { status: string };
+}

@@ -6,6 +6,7 @@ import { database } from "../db";
 import { parseLogQuery, queryProvisioningLog } from "../logs/provisioning-log";
 import { apiErrors, envelope } from "./api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
+import { activeSessions, deprovisionConnectionUsers, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
   createIdentityProvider,
   deleteIdentityProvider,
@@ -49,7 +50,10 @@ for (const method of ["put", "patch"] as const) {
   });
 }
 adminRoutes.delete("/access/identity_providers/:id", async (c) => {
-  await deleteIdentityProvider(database(c.env), c.var.actor, c.req.param("id"));
+  const idp = await getIdentityProvider(database(c.env), c.req.param("id"));
+  // Its users disappear with it: end their sessions first (fail closed, like SCIM deprovisioning).
+  await deprovisionConnectionUsers(c.env, idp.id, c.var.actor);
+  await deleteIdentityProvider(database(c.env), c.var.actor, idp.id);
   return c.json(envelope({ id: c.req.param("id") }));
 });
 adminRoutes.post("/access/identity_providers/:id/refresh_scim_secret", async (c) => {
@@ -69,6 +73,40 @@ adminRoutes.get("/access/identity_providers/:id/scim/groups", async (c) => {
 adminRoutes.get("/access/logs/scim/updates", async (c) => {
   return c.json(envelope(await queryProvisioningLog(database(c.env), parseLogQuery(new URL(c.req.url)))));
 });
+
+// ---- Sessions (Cloudflare's revocation APIs).
+adminRoutes.post("/access/organizations/revoke_user", async (c) => {
+  const body = (await jsonBody(c.req.raw)) as { email?: unknown };
+  if (typeof body?.email !== "string" || !body.email.includes("@")) throw apiErrors.invalid("email: an email address is required");
+  const { users, revokedSessions } = await revokeUserByEmail(c.env, body.email, c.var.actor);
+  return c.json(envelope(true, { revoked: { users, sessions: revokedSessions } }));
+});
+adminRoutes.get("/access/users/:id/active_sessions", async (c) => {
+  const sessions = await activeSessions(c.env, c.req.param("id"));
+  return c.json(
+    envelope(
+      sessions.map((s) => ({
+        id: s.id,
+        kind: s.kind,
+        app_id: s.appId,
+        device_id: s.deviceId,
+        created_at: new Date(s.createdAt).toISOString(),
+        expires_at: new Date(s.expiresAt).toISOString(),
+        last_seen_at: new Date(s.lastSeenAt).toISOString(),
+      })),
+    ),
+  );
+});
+adminRoutes.delete("/access/users/:id/active_sessions/:sessionId", async (c) => {
+  await revokeOneSession(c.env, c.req.param("id"), c.req.param("sessionId"), c.var.actor);
+  return c.json(envelope({ id: c.req.param("sessionId") }));
+});
+adminRoutes.post("/access/apps/:appId/revoke_tokens", async (c) => {
+  const { users, mode } = await revokeAppTokens(c.env, c.req.param("appId"), c.var.actor);
+  return c.json(envelope(null, { revoked: { users, mode } }));
+});
+adminRoutes.get("/access/seats", async (c) => c.json(envelope(await seatUsage(c.env))));
+
 adminRoutes.all("*", () => {
   throw apiErrors.notFound("Route");
 });

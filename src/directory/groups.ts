@@ -6,7 +6,7 @@ import type { DirectoryContext, ScimObject } from "./context";
 import { runBatch } from "./d1-errors";
 import { assertIfMatch } from "./etag";
 import { renderGroup, storedGroupResource, type GroupRow } from "./group-record";
-import { groupLifecycle, type MembershipChange } from "./group-lifecycle";
+import { afterMembershipChange, type MembershipChange } from "./group-lifecycle";
 import {
   addMemberStatements,
   deleteGroupStatement,
@@ -54,7 +54,7 @@ export async function createGroup(ctx: DirectoryContext, body: unknown): Promise
   const now = nowIso();
   const fields = groupFields(resource);
   await runBatch(ctx.db, [insertGroupStatement(ctx, id, fields.displayName, fields.externalId, fields.resource, now), ...addMemberStatements(ctx, id, members, undefined)]);
-  await groupLifecycle.afterMembershipChange(ctx, { groupId: id, added: [...new Set(members)], removed: [] });
+  await afterMembershipChange(ctx, { groupId: id, added: [...new Set(members)], removed: [] });
   const row: GroupRow = { id, idp_id: ctx.idp.id, external_id: fields.externalId, display_name: fields.displayName, display_name_lower: fields.displayName.toLowerCase(), resource: fields.resource, version: 1, created_at: now, updated_at: now };
   const created = await findGroupWithMembers(ctx, id);
   return renderGroup(created?.row ?? row, ctx.scimBase, created?.members ?? []);
@@ -137,7 +137,10 @@ async function updateGroup(
     statements.push(updateGroupStatement(ctx, id, fields, now, guard));
     const results = await runBatch(ctx.db, statements);
     if (results[results.length - 1]?.meta.changes === 1) {
-      await groupLifecycle.afterMembershipChange(ctx, membershipChange(id, memberOps, before));
+      const change = membershipChange(id, memberOps, before);
+      // A rename changes every member's group names (policies match SCIM groups by name too).
+      if (fields.displayName !== row.display_name) change.renamedFor = await memberIds(ctx, id);
+      await afterMembershipChange(ctx, change);
       const updated: GroupRow = { ...row, display_name: fields.displayName, display_name_lower: fields.displayName.toLowerCase(), external_id: fields.externalId, resource: fields.resource, version: row.version + 1, updated_at: now };
       return render(ctx, updated, withMembers);
     }
@@ -184,6 +187,6 @@ export async function deleteGroup(ctx: DirectoryContext, id: string, ifMatch?: s
   const results = await runBatch(ctx.db, [deleteGroupStatement(ctx, id)]);
   // `changes` also counts the cascaded membership rows, so only zero means "already gone".
   if ((results[0]?.meta.changes ?? 0) === 0) throw scimErrors.notFound(`Group ${id} not found`);
-  await groupLifecycle.afterMembershipChange(ctx, { groupId: id, added: [], removed: before });
+  await afterMembershipChange(ctx, { groupId: id, added: [], removed: before });
   return { displayName: row.display_name, externalId: row.external_id };
 }

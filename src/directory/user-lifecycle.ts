@@ -1,3 +1,5 @@
+import { scimErrors } from "../scim/errors";
+import { sessionEffects } from "../sessions/effects";
 import type { DirectoryContext } from "./context";
 
 /** A user's state change as a directory write is about to make it. */
@@ -9,12 +11,45 @@ export interface UserTransition {
   deleted?: boolean;
 }
 
+function auditStatement(ctx: DirectoryContext, action: string, userId: string, details: Record<string, unknown>): D1PreparedStatement {
+  return ctx.db
+    .prepare("INSERT INTO audit_log (id, logged_at, actor, action, target_type, target_id, details) VALUES (?, ?, ?, ?, 'user', ?, ?)")
+    .bind(crypto.randomUUID(), new Date().toISOString(), ctx.actor, action, userId, JSON.stringify(details));
+}
+
+/** Runs a session call that must succeed before D1 is written; failure answers 503 so the IdP retries. */
+async function failClosed<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    console.error("session authority unavailable", e instanceof Error ? e.message : String(e));
+    throw scimErrors.unavailable("The user's sessions could not be updated; nothing was changed. Retry the request.");
+  }
+}
+
 /**
- * Side effects of user writes on sessions. `beforeWrite` runs after the new state is computed and
- * before D1 is written, so a deactivation revokes sessions first (fail closed); `afterWrite` runs
- * once D1 holds the new state.
+ * Deprovisioning and session revocation as one use case (DESIGN.md "Deprovisioning"). Runs after
+ * the new state is computed and BEFORE D1 is written: a deactivation or deletion revokes every
+ * session first (fail closed), so the IdP's 2xx means no session of the user is honoured again.
+ * Returns audit-log inserts for the caller's write batch.
  */
-export const userLifecycle = {
-  async beforeWrite(_ctx: DirectoryContext, _t: UserTransition): Promise<void> {},
-  async afterWrite(_ctx: DirectoryContext, _t: UserTransition): Promise<void> {},
-};
+export async function beforeUserWrite(ctx: DirectoryContext, t: UserTransition): Promise<D1PreparedStatement[]> {
+  const { env, idp } = ctx;
+  const leaving = t.deleted === true || (t.wasActive && !t.isActive);
+  if (leaving) {
+    const reason = t.deleted ? "scim_delete" : "scim_deactivate";
+    if (idp.userDeprovision) {
+      const { revoked } = await failClosed(() => sessionEffects.deprovision(env, t.userId, ctx.actor));
+      return [auditStatement(ctx, "sessions.revoke_all", t.userId, { reason, revoked, email: t.email, setting: "user_deprovision" })];
+    }
+    // user_deprovision off (Cloudflare's behaviour): existing sessions run out; new logins are refused.
+    await failClosed(() => sessionEffects.setActive(env, t.userId, false));
+    return [auditStatement(ctx, "user.deactivate", t.userId, { reason, email: t.email, sessions: "kept (user_deprovision off)" })];
+  }
+  if (!t.wasActive && t.isActive) {
+    // Reactivation opens the gate for new logins; sessions revoked earlier stay revoked.
+    await failClosed(() => sessionEffects.setActive(env, t.userId, true));
+    return [auditStatement(ctx, "user.reactivate", t.userId, { email: t.email })];
+  }
+  return [];
+}

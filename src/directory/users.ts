@@ -17,7 +17,7 @@ import {
   sameEmails,
   updateUserStatement,
 } from "./user-store";
-import { userLifecycle, type UserTransition } from "./user-lifecycle";
+import { beforeUserWrite, type UserTransition } from "./user-lifecycle";
 
 /** How often a write retries after losing an optimistic-concurrency race before answering 503. */
 const MAX_WRITE_ATTEMPTS = 5;
@@ -83,8 +83,8 @@ export async function patchUser(ctx: DirectoryContext, id: string, body: unknown
 
 /**
  * Read → compute (pure) → write guarded by `WHERE version = ?`, retried on conflict
- * (DESIGN.md "D1 has no interactive transactions"), with the lifecycle side effects
- * (session revocation on deactivation) run between compute and write: fail closed.
+ * (DESIGN.md "D1 has no interactive transactions"), with the session side effects
+ * (revocation on deactivation) run between compute and write: fail closed.
  */
 async function updateUser(
   ctx: DirectoryContext,
@@ -105,15 +105,15 @@ async function updateUser(
       return renderUser(row, ctx.scimBase, (await groupsOfUsers(ctx, [id])).get(id));
     }
     const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email };
-    await userLifecycle.beforeWrite(ctx, transition);
+    const audit = await beforeUserWrite(ctx, transition);
     const now = nowIso();
     const statements = [
+      ...audit,
       ...(sameEmails(before.emails, cols.emails) ? [] : replaceEmailStatements(ctx, id, cols.emails, row.version)),
       updateUserStatement(ctx, id, cols, json, now, row.version),
     ];
     const results = await runBatch(ctx.db, statements);
     if (results[results.length - 1]?.meta.changes === 1) {
-      await userLifecycle.afterWrite(ctx, transition);
       const updated: UserRow = {
         ...row,
         external_id: cols.externalId,
@@ -136,14 +136,13 @@ async function updateUser(
   throw scimErrors.unavailable("The user is being modified concurrently; retry the request");
 }
 
-/** DELETE /Users/:id: sessions are revoked first (when the connection deprovisions), then the row goes. */
+/** DELETE /Users/:id: sessions are revoked first (when the connection deprovisions), then the row goes (Entra deletes; Okta never does). */
 export async function deleteUser(ctx: DirectoryContext, id: string, ifMatch?: string): Promise<{ email: string | null; externalId: string | null }> {
   const row = await findUser(ctx, id);
   if (!row) throw scimErrors.notFound(`User ${id} not found`);
   assertIfMatch(ifMatch, row.version);
   const transition: UserTransition = { userId: id, wasActive: row.active === 1, isActive: false, email: row.email, deleted: true };
-  await userLifecycle.beforeWrite(ctx, transition);
-  await runBatch(ctx.db, [deleteUserStatement(ctx, id)]);
-  await userLifecycle.afterWrite(ctx, transition);
+  const audit = await beforeUserWrite(ctx, transition);
+  await runBatch(ctx.db, [...audit, deleteUserStatement(ctx, id)]);
   return { email: row.email, externalId: row.external_id };
 }

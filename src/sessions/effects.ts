@@ -1,0 +1,41 @@
+import { sessionsFor } from "./client";
+import type { GroupsChange, GroupsChangeResult, RevokeReason, RevokeResult } from "./types";
+
+/**
+ * The session side effects that directory writes and admin actions trigger, in one object so
+ * every caller goes through the same few calls (and tests can inject faults into them).
+ */
+export const sessionEffects = {
+  /** Revokes every session of the user and refuses new ones until reactivated (SCIM deprovisioning). */
+  deprovision(env: Env, userId: string, actor: string): Promise<RevokeResult> {
+    return sessionsFor(env, userId).deprovision(actor);
+  },
+  /** Opens or closes the user's gate for new sessions (`true` also clears `deprovisioned`). */
+  async setActive(env: Env, userId: string, active: boolean): Promise<void> {
+    await sessionsFor(env, userId).setActive(active);
+  },
+  /** Revokes every live session of the user, leaving the gate open (admin `revoke_user`). */
+  revokeAll(env: Env, userId: string, reason: RevokeReason, actor: string): Promise<RevokeResult> {
+    return sessionsFor(env, userId).revokeAll(reason, actor);
+  },
+  /** Revokes the user's sessions of one Access app. */
+  revokeApp(env: Env, userId: string, appId: string, actor: string): Promise<RevokeResult> {
+    return sessionsFor(env, userId).revokeApp(appId, "app_revoked", actor);
+  },
+  /** Delivers a group change (idempotent by `groupsVersion`). */
+  noteGroupsChanged(env: Env, userId: string, change: GroupsChange): Promise<GroupsChangeResult> {
+    return sessionsFor(env, userId).noteGroupsChanged(change);
+  },
+};
+
+let lastVersion = 0;
+
+/**
+ * A version for one group change: milliseconds since the epoch × 1000, strictly increasing within
+ * an isolate. Every user touched by one change gets the same version, so a queue redelivery
+ * carries the version the Durable Object has already applied and is ignored.
+ */
+export function nextGroupsVersion(now = Date.now()): number {
+  lastVersion = Math.max(now * 1000, lastVersion + 1);
+  return lastVersion;
+}

@@ -1,0 +1,139 @@
+import { scimErrors } from "../scim/errors";
+import { sessionEffects } from "./effects";
+import type { GroupRef, IdentityUpdateBehavior } from "./types";
+
+/** Work on many users' session objects, delivered (at least once) through the IDENTITY_CHANGES queue. */
+export type IdentityChangeMessage =
+  | { type: "groups_changed"; userIds: string[]; groupsVersion: number; behavior: IdentityUpdateBehavior; actor: string }
+  | { type: "deprovision"; userIds: string[]; actor: string }
+  | { type: "revoke_app"; userIds: string[]; appId: string; actor: string };
+
+/** Up to this many affected users are handled inside the SCIM request; more go through the queue. */
+export const INLINE_FANOUT_LIMIT = 100;
+/** Users per queue message (a message must stay under 128 KB; a UUID list of 1,000 is ~40 KB). */
+export const USERS_PER_MESSAGE = 1000;
+/** Messages per `sendBatch` (the batch must stay under 256 KB). */
+const MESSAGES_PER_SEND = 5;
+/** Durable Object calls in flight at once from one consumer or request. */
+const CONCURRENCY = 25;
+
+/** Runs `work` over `items` with at most CONCURRENCY in flight; rejects with the first failure after all settle. */
+export async function forEachLimited<T>(items: T[], work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const lanes = Array.from({ length: Math.min(CONCURRENCY, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  });
+  await Promise.all(lanes);
+  if (failure !== undefined) throw failure;
+}
+
+/** Splits a message into queue-sized ones and sends them. */
+export async function enqueue(env: Env, message: IdentityChangeMessage): Promise<void> {
+  const messages: IdentityChangeMessage[] = [];
+  for (let i = 0; i < message.userIds.length; i += USERS_PER_MESSAGE) {
+    messages.push({ ...message, userIds: message.userIds.slice(i, i + USERS_PER_MESSAGE) });
+  }
+  for (let i = 0; i < messages.length; i += MESSAGES_PER_SEND) {
+    await env.IDENTITY_CHANGES.sendBatch(messages.slice(i, i + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" as const })));
+  }
+}
+
+/** Reads users' current groups (the snapshot a group change delivers), in chunks of D1's parameter limit. */
+export async function currentGroups(db: D1Database, userIds: string[]): Promise<Map<string, GroupRef[]>> {
+  const out = new Map<string, GroupRef[]>(userIds.map((id) => [id, []]));
+  const statements: D1PreparedStatement[] = [];
+  for (let i = 0; i < userIds.length; i += 99) {
+    const chunk = userIds.slice(i, i + 99);
+    statements.push(
+      db
+        .prepare(
+          `SELECT gm.user_id, g.id, g.display_name AS name FROM group_members gm JOIN groups g ON g.id = gm.group_id
+           WHERE gm.user_id IN (${chunk.map(() => "?").join(",")}) ORDER BY g.display_name_lower, g.id`,
+        )
+        .bind(...chunk),
+    );
+  }
+  if (statements.length === 0) return out;
+  for (const r of await db.batch(statements)) {
+    for (const row of r.results as { user_id: string; id: string; name: string }[]) out.get(row.user_id)?.push({ id: row.id, name: row.name });
+  }
+  return out;
+}
+
+/** Users among `userIds` who have ever opened a session; only their objects need to hear about group changes. */
+export async function usersWithSessions(db: D1Database, userIds: string[]): Promise<string[]> {
+  const found: string[] = [];
+  const statements: D1PreparedStatement[] = [];
+  for (let i = 0; i < userIds.length; i += 99) {
+    const chunk = userIds.slice(i, i + 99);
+    statements.push(db.prepare(`SELECT DISTINCT user_id FROM session_index WHERE user_id IN (${chunk.map(() => "?").join(",")})`).bind(...chunk));
+  }
+  if (statements.length === 0) return found;
+  for (const r of await db.batch(statements)) for (const row of r.results as { user_id: string }[]) found.push(row.user_id);
+  return found;
+}
+
+/** Applies one message's work to every user in it. Idempotent: a redelivery changes nothing more. */
+export async function applyIdentityChange(env: Env, message: IdentityChangeMessage): Promise<void> {
+  switch (message.type) {
+    case "groups_changed": {
+      const targets = await usersWithSessions(env.DB, message.userIds);
+      const groups = await currentGroups(env.DB, targets);
+      await forEachLimited(targets, (userId) =>
+        sessionEffects.noteGroupsChanged(env, userId, { groupsVersion: message.groupsVersion, behavior: message.behavior, groups: groups.get(userId) ?? [] }),
+      );
+      return;
+    }
+    case "deprovision":
+      await forEachLimited(message.userIds, (userId) => sessionEffects.deprovision(env, userId, message.actor));
+      return;
+    case "revoke_app":
+      await forEachLimited(message.userIds, (userId) => sessionEffects.revokeApp(env, userId, message.appId, message.actor));
+      return;
+  }
+}
+
+/**
+ * Runs a change inline when it touches few users (the SCIM response then means it is done), else
+ * through the queue so the response stays fast. If the inline run fails part-way, the whole change
+ * is queued (it is idempotent); only if that fails too does the request fail, with a 503 to retry.
+ */
+export async function dispatchIdentityChange(env: Env, message: IdentityChangeMessage): Promise<"inline" | "queued" | "none"> {
+  if (message.userIds.length === 0) return "none";
+  try {
+    if (message.userIds.length <= INLINE_FANOUT_LIMIT) {
+      try {
+        await applyIdentityChange(env, message);
+        return "inline";
+      } catch (e) {
+        console.error("inline identity change failed; queueing it", e instanceof Error ? e.message : String(e));
+      }
+    }
+    await enqueue(env, message);
+    return "queued";
+  } catch (e) {
+    console.error("identity change could not be queued", e instanceof Error ? e.message : String(e));
+    throw scimErrors.unavailable("Session updates for this change could not be scheduled; retry the request");
+  }
+}
+
+/** The IDENTITY_CHANGES consumer: each message is acked once applied, else retried (with backoff). */
+export async function consumeIdentityChanges(batch: MessageBatch<IdentityChangeMessage>, env: Env): Promise<void> {
+  for (const message of batch.messages) {
+    try {
+      await applyIdentityChange(env, message.body);
+      message.ack();
+    } catch (e) {
+      console.error("identity change failed; will retry", message.body.type, e instanceof Error ? e.message : String(e));
+      message.retry({ delaySeconds: Math.min(300, 2 ** message.attempts) });
+    }
+  }
+}
