@@ -406,7 +406,7 @@ describe("properties on D1", () => {
       { numRuns: 400 },
     );
     expect(compiled).toBeGreaterThan(100);
-  });
+  }, 60_000);
 
   it("parsed random text never produces SQL that D1 rejects", async () => {
     const alphabet = fc.constantFrom(..."ab eqnotrpandorswco()[]\"%_*.\\:$-01".split(""), "userName", "emails", "members", "title", " and ", " or ", " eq ", " pr");
@@ -419,5 +419,5 @@ describe("properties on D1", () => {
       }),
       { numRuns: 400 },
     );
-  });
+  }, 60_000);
 });

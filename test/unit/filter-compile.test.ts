@@ -93,7 +93,7 @@ describe("compileFilter: SQL per attribute and operator", () => {
     ],
     [
       'emails.display eq "Work"',
-      "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (lower(json_extract(u.resource, ? || ue.position || ?)) = ?))",
+      "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (lower(json_extract(u.resource, (? || ue.position || ?))) = ?))",
       ['$."emails"[', '].\"display\"', "work"],
     ],
     ['emails.type ne "work"', "(NOT coalesce(EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (lower(ue.type) = ?)), 0))", ["work"]],

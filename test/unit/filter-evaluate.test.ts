@@ -173,7 +173,7 @@ describe("matchesFilterWithin: one element of a multi-valued attribute (PATCH va
     [{ value: "Abc" }, 'value eq "abc"', "groups", "User", true], // groups.value caseExact=false in the registry
     [{ value: "M1" }, 'value eq "m1"', `${ENT}:manager`, "User", false],
     [{ value: "+1 555", type: "Mobile" }, 'type eq "mobile"', "phoneNumbers", "User", true],
-    ["plain", 'value eq "PLAIN"', "x509Certificates", "User", true],
+    ["plain", 'value eq "plain"', "x509Certificates", "User", false], // not an object: no sub-attributes
     [{ streetAddress: "1 Main St", type: "work" }, 'type eq "work" and streetAddress co "main"', "addresses", "User", true],
   ])("%j / %s within %s", (element, text, parent, rt, expected) => {
     expect(matchesFilterWithin(element, f(text), rt, parent)).toBe(expected);

@@ -77,8 +77,7 @@ function lookup(base: unknown, path: string, scope: Scope): Lookup {
   if (scope.parentPath === undefined) {
     container = containerFor(base, split, scope.resourceType);
   } else if (!isObject(base)) {
-    // A multi-valued attribute of simple values: `value` names the element itself.
-    return { values: split.attr.toLowerCase() === "value" && split.subAttr === undefined ? [base] : [], def };
+    return { values: [], def }; // an element that is not an object has no sub-attributes (as in SQL)
   }
   let values = flatten([getKey(container, split.attr)]);
   if (split.subAttr !== undefined) {
