@@ -15,7 +15,7 @@ export default {
   },
 
   /** Group-change and revocation fan-out (IDENTITY_CHANGES): idempotent, retried with backoff. */
-  async queue(batch, env) {
+  async queue(batch, env, _ctx) {
     await consumeIdentityChanges(batch, env);
   },
 } satisfies ExportedHandler<Env, IdentityChangeMessage>;
