@@ -1,9 +1,57 @@
 import { compileFilter, compileSort } from "../scim/filter/compile";
 import { parseFilter } from "../scim/filter/parse";
-import { unwrap } from "../scim/errors";
+import type { Filter } from "../scim/filter/ast";
+import { unwrap, type Result } from "../scim/errors";
 import type { ListParams } from "../scim/list-params";
 import type { DirectoryContext } from "./context";
 
+type ResourceType = "User" | "Group";
+
+/** A compiled list query over `users u` or `groups g` of one connection. */
+interface ListQuery {
+  base: string;
+  params: (string | number | null)[];
+  orderBy: string;
+  sortParams: (string | number | null)[];
+  alias: "u" | "g";
+}
+
+function compileQuery(ctx: DirectoryContext, resourceType: ResourceType, filter: Filter | undefined, params: ListParams): Result<ListQuery> {
+  const alias = resourceType === "User" ? "u" : "g";
+  const table = resourceType === "User" ? "users u" : "groups g";
+  let where = "1 = 1";
+  let whereParams: (string | number | null)[] = [];
+  if (filter) {
+    // compileFilter caps its parameters below D1's 100, leaving room for ours (idp id, sort, limit, offset).
+    const compiled = compileFilter(filter, resourceType);
+    if (!compiled.ok) return compiled;
+    where = compiled.value.where;
+    whereParams = compiled.value.params;
+  }
+  const sort = compileSort(params.sortBy, params.sortOrder, resourceType);
+  if (!sort.ok) return sort;
+  return {
+    ok: true,
+    value: { base: `FROM ${table} WHERE ${alias}.idp_id = ? AND (${where})`, params: [ctx.idp.id, ...whereParams], orderBy: sort.value.orderBy, sortParams: sort.value.params, alias },
+  };
+}
+
+function parsedFilter(params: ListParams): Filter | undefined {
+  return params.filter !== undefined && params.filter.trim() !== "" ? unwrap(parseFilter(params.filter)) : undefined;
+}
+
+async function countOf(ctx: DirectoryContext, q: ListQuery): Promise<number> {
+  return (await ctx.db.prepare(`SELECT count(*) AS n ${q.base}`).bind(...q.params).first<number>("n")) ?? 0;
+}
+
+async function pageOf<Row>(ctx: DirectoryContext, q: ListQuery, limit: number, offset: number): Promise<Row[]> {
+  if (limit <= 0) return [];
+  const page = await ctx.db
+    .prepare(`SELECT ${q.alias}.* ${q.base} ORDER BY ${q.orderBy} LIMIT ? OFFSET ?`)
+    .bind(...q.params, ...q.sortParams, limit, offset)
+    .all<Row>();
+  return page.results;
+}
 
 /**
  * Runs a SCIM list query (RFC 7644 §3.4.2) over `users u` or `groups g`: the filter and sort are
@@ -11,35 +59,29 @@ import type { DirectoryContext } from "./context";
  * order (`…, id`), so pages are stable. The count query is skipped when the first page already
  * holds every match.
  */
-export async function listRows<Row>(
-  ctx: DirectoryContext,
-  resourceType: "User" | "Group",
-  params: ListParams,
-): Promise<{ rows: Row[]; totalResults: number }> {
-  const table = resourceType === "User" ? "users u" : "groups g";
-  const alias = resourceType === "User" ? "u" : "g";
-  let where = "1 = 1";
-  let whereParams: (string | number | null)[] = [];
-  if (params.filter !== undefined && params.filter.trim() !== "") {
-    // compileFilter caps its parameters below D1's 100, leaving room for ours (idp id, sort, limit, offset).
-    const compiled = unwrap(compileFilter(unwrap(parseFilter(params.filter)), resourceType));
-    where = compiled.where;
-    whereParams = compiled.params;
-  }
-  const sort = unwrap(compileSort(params.sortBy, params.sortOrder, resourceType));
-  const base = `FROM ${table} WHERE ${alias}.idp_id = ? AND (${where})`;
-  const countStatement = ctx.db.prepare(`SELECT count(*) AS n ${base}`).bind(ctx.idp.id, ...whereParams);
-  if (params.count === 0) {
-    const n = await countStatement.first<number>("n");
-    return { rows: [], totalResults: n ?? 0 };
-  }
+export async function listRows<Row>(ctx: DirectoryContext, resourceType: ResourceType, params: ListParams): Promise<{ rows: Row[]; totalResults: number }> {
+  const q = unwrap(compileQuery(ctx, resourceType, parsedFilter(params), params));
+  if (params.count === 0) return { rows: [], totalResults: await countOf(ctx, q) };
   const offset = params.startIndex - 1;
-  const page = await ctx.db
-    .prepare(`SELECT ${alias}.* ${base} ORDER BY ${sort.orderBy} LIMIT ? OFFSET ?`)
-    .bind(ctx.idp.id, ...whereParams, ...sort.params, params.count, offset)
-    .all<Row>();
-  const rows = page.results;
+  const rows = await pageOf<Row>(ctx, q, params.count, offset);
   if (offset === 0 && rows.length < params.count) return { rows, totalResults: rows.length };
-  const n = await countStatement.first<number>("n");
-  return { rows, totalResults: n ?? rows.length };
+  return { rows, totalResults: await countOf(ctx, q) };
+}
+
+/**
+ * `POST /.search` at the service provider root (RFC 7644 §3.4.3): the filter runs against every
+ * resource type it is valid for; results are users, then groups (each in its own sort order),
+ * paged across both. A filter valid for neither type is `invalidFilter`.
+ */
+export async function searchAllRows<U, G>(ctx: DirectoryContext, params: ListParams): Promise<{ users: U[]; groups: G[]; totalResults: number }> {
+  const filter = parsedFilter(params);
+  const userQ = compileQuery(ctx, "User", filter, params);
+  const groupQ = compileQuery(ctx, "Group", filter, params);
+  if (!userQ.ok && !groupQ.ok) throw userQ.error;
+  const [nUsers, nGroups] = await Promise.all([userQ.ok ? countOf(ctx, userQ.value) : 0, groupQ.ok ? countOf(ctx, groupQ.value) : 0]);
+  const offset = params.startIndex - 1;
+  const users = userQ.ok && offset < nUsers ? await pageOf<U>(ctx, userQ.value, params.count, offset) : [];
+  const groupOffset = Math.max(0, offset - nUsers);
+  const groups = groupQ.ok ? await pageOf<G>(ctx, groupQ.value, params.count - users.length, groupOffset) : [];
+  return { users, groups, totalResults: nUsers + nGroups };
 }

@@ -1,6 +1,6 @@
 import { Hono, type Context } from "hono";
 import { resourceType, resourceTypesList, schema, schemasList, serviceProviderConfig } from "../scim/discovery";
-import { scimErrors, unwrap } from "../scim/errors";
+import { ScimError, scimErrors, unwrap } from "../scim/errors";
 import { listResponse } from "../scim/list-response";
 import { parseListParams, type ListParams } from "../scim/list-params";
 import { project, wantsAttribute } from "../scim/projection";
@@ -9,7 +9,7 @@ import { notModified } from "./etag";
 import { createGroup, deleteGroup, getGroup, patchGroup, replaceGroup } from "./groups";
 import { renderGroup, type GroupRow } from "./group-record";
 import { membersOfGroups } from "./group-store";
-import { listRows } from "./list";
+import { listRows, searchAllRows } from "./list";
 import { provisioningLogger } from "./scim-log";
 import { scimAuth, type ScimEnv } from "./scim-auth";
 import { readScimJson, scimJson, versionOf } from "./scim-http";
@@ -22,6 +22,12 @@ export const scimRoutes = new Hono<ScimEnv>();
 
 scimRoutes.use("*", provisioningLogger, scimAuth);
 
+/** RFC 7644 §4: discovery endpoints SHOULD answer a `filter` with 403. */
+async function discoveryNoFilter(c: Context<ScimEnv>, next: () => Promise<void>) {
+  if (new URL(c.req.url).searchParams.has("filter")) throw new ScimError(403, "Filtering is not supported on discovery endpoints");
+  await next();
+}
+
 function queryParams(c: Context<ScimEnv>): ListParams {
   return unwrap(parseListParams(new URL(c.req.url).searchParams, { maxResults: c.var.config.maxResults }));
 }
@@ -33,7 +39,12 @@ function respond(c: Context<ScimEnv>, type: "User" | "Group", resource: ScimObje
   return scimJson(c, project(resource, type, params), status, versionOf(resource), location);
 }
 
-// ---- Discovery (RFC 7644 §4): generated from the one attribute registry.
+// ---- Discovery (RFC 7644 §4): generated from the one attribute registry; filters are refused with 403.
+scimRoutes.use("/ServiceProviderConfig", discoveryNoFilter);
+scimRoutes.use("/ResourceTypes/*", discoveryNoFilter);
+scimRoutes.use("/ResourceTypes", discoveryNoFilter);
+scimRoutes.use("/Schemas/*", discoveryNoFilter);
+scimRoutes.use("/Schemas", discoveryNoFilter);
 const limits = (c: Context<ScimEnv>) => ({ maxResults: c.var.config.maxResults, maxPayloadSize: c.var.config.maxPayloadBytes });
 scimRoutes.get("/ServiceProviderConfig", (c) => scimJson(c, serviceProviderConfig(c.var.directory.scimBase, limits(c))));
 scimRoutes.get("/ResourceTypes", (c) => scimJson(c, resourceTypesList(c.var.directory.scimBase)));
@@ -71,6 +82,18 @@ async function searchBody(c: Context<ScimEnv>): Promise<ListParams> {
   return unwrap(parseListParams((await readScimJson(c)) as Record<string, unknown>, { maxResults: c.var.config.maxResults }));
 }
 
+scimRoutes.post("/.search", async (c) => {
+  const ctx = c.var.directory;
+  const params = await searchBody(c);
+  const { users, groups, totalResults } = await searchAllRows<UserRow, GroupRow>(ctx, params);
+  const userGroups = wantsAttribute(params, "groups", "User") ? await groupsOfUsers(ctx, users.map((r) => r.id)) : undefined;
+  const members = wantsAttribute(params, "members", "Group") ? await membersOfGroups(ctx, groups.map((r) => r.id)) : undefined;
+  const resources = [
+    ...users.map((r) => project(renderUser(r, ctx.scimBase, userGroups?.get(r.id)), "User", params)),
+    ...groups.map((r) => project(renderGroup(r, ctx.scimBase, members?.get(r.id)), "Group", params)),
+  ];
+  return scimJson(c, listResponse(resources, totalResults, params.startIndex));
+});
 scimRoutes.get("/Users", (c) => listUsers(c, queryParams(c)));
 scimRoutes.post("/Users/.search", async (c) => listUsers(c, await searchBody(c)));
 scimRoutes.get("/Groups", (c) => listGroups(c, queryParams(c)));
