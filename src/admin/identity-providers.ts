@@ -5,7 +5,7 @@ import type { Database } from "../db";
 import { nowIso } from "../db";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { apiErrors } from "./api-error";
-import { auditInsert } from "./audit";
+import { auditInsert } from "../logs/audit";
 
 type IdpRow = typeof identityProviders.$inferSelect;
 

@@ -3,7 +3,9 @@ import type { AppEnv } from "../app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { baseUrlFor } from "../config";
 import { database } from "../db";
+import { queryAuditLog } from "../logs/audit";
 import { parseLogQuery, queryProvisioningLog } from "../logs/provisioning-log";
+import { z } from "zod";
 import { apiErrors, envelope } from "./api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
 import { activeSessions, deprovisionConnectionUsers, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
@@ -106,6 +108,22 @@ adminRoutes.post("/access/apps/:appId/revoke_tokens", async (c) => {
   return c.json(envelope(null, { revoked: { users, mode } }));
 });
 adminRoutes.get("/access/seats", async (c) => c.json(envelope(await seatUsage(c.env))));
+
+const auditQuerySchema = z.object({
+  since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+  until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
+  action: z.string().max(128).optional(),
+  actor: z.string().max(128).optional(),
+  target_id: z.string().max(128).optional(),
+  direction: z.enum(["asc", "desc"]).default("desc"),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+adminRoutes.get("/audit_logs", async (c) => {
+  const parsed = auditQuerySchema.safeParse(Object.fromEntries(new URL(c.req.url).searchParams));
+  if (!parsed.success) throw apiErrors.invalid(`${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  const { target_id, ...rest } = parsed.data;
+  return c.json(envelope(await queryAuditLog(c.env.DB, { ...rest, targetId: target_id })));
+});
 
 adminRoutes.all("*", () => {
   throw apiErrors.notFound("Route");

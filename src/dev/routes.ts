@@ -63,6 +63,7 @@ devRoutes.get("/bench/do-check", async (c) => {
 
 const seedSchema = z.object({
   idp_id: z.string().min(1),
+  prefix: z.string().regex(/^[a-z0-9-]{1,32}$/).default("bench-u"),
   users: z.object({ from: z.number().int().min(1), count: z.number().int().min(1).max(20_000) }).optional(),
   group: z.object({ display_name: z.string().min(1), size: z.number().int().min(0).max(200_000) }).optional(),
 });
@@ -70,8 +71,8 @@ const seedSchema = z.object({
 devRoutes.post("/bench/seed", async (c) => {
   const parsed = seedSchema.safeParse(await c.req.json().catch(() => null));
   if (!parsed.success) throw apiErrors.invalid(parsed.error.issues[0]?.message ?? "invalid body");
-  const { idp_id, users, group } = parsed.data;
-  if (users) await seedUsers(c.env.DB, idp_id, users.from, users.count);
-  const groupId = group ? await seedGroup(c.env.DB, idp_id, group.display_name, group.size) : undefined;
+  const { idp_id, prefix, users, group } = parsed.data;
+  if (users) await seedUsers(c.env.DB, idp_id, users.from, users.count, prefix);
+  const groupId = group ? await seedGroup(c.env.DB, idp_id, group.display_name, group.size, prefix) : undefined;
   return c.json(envelope({ group_id: groupId ?? null }));
 });

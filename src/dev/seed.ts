@@ -1,6 +1,7 @@
 /**
  * Bulk seeding for benchmarks, inside D1 with recursive CTEs (one statement per chunk, no row
- * shipped over the wire). Seeded users are `bench-u-0000001…`; groups get the first N users.
+ * shipped over the wire). Seeded users are `<prefix>-0000001…` (default prefix `bench-u`; user ids are
+ * global keys, so seeds into several connections use distinct prefixes); groups get the first N users.
  */
 const CHUNK = 10_000;
 
@@ -10,7 +11,7 @@ const USER_JSON = `json_object('schemas', json_array('urn:ietf:params:scim:schem
   'emails', json_array(json_object('value', printf('user%07d@bench.example', n), 'type', 'work', 'primary', json('true'))))`;
 
 /** Seeds `count` users (ids from `from`) into a connection. */
-export async function seedUsers(db: D1Database, idpId: string, from: number, count: number): Promise<void> {
+export async function seedUsers(db: D1Database, idpId: string, from: number, count: number, prefix = "bench-u"): Promise<void> {
   const now = new Date().toISOString();
   for (let start = from; start < from + count; start += CHUNK) {
     const end = Math.min(from + count - 1, start + CHUNK - 1);
@@ -19,22 +20,22 @@ export async function seedUsers(db: D1Database, idpId: string, from: number, cou
       db
         .prepare(
           `${seq} INSERT INTO users (id, idp_id, external_id, user_name, user_name_lower, display_name, given_name, family_name, email, active, resource, version, created_at, updated_at)
-           SELECT printf('bench-u-%07d', n), ?, printf('ext-%07d', n), printf('user%07d@bench.example', n), printf('user%07d@bench.example', n),
+           SELECT ? || printf('-%07d', n), ?, ? || printf('-ext-%07d', n), printf('user%07d@bench.example', n), printf('user%07d@bench.example', n),
                   printf('Bench User %07d', n), 'Bench', printf('User%07d', n), printf('user%07d@bench.example', n), 1, ${USER_JSON}, 1, ?, ? FROM seq`,
         )
-        .bind(start, end, idpId, now, now),
+        .bind(start, end, prefix, idpId, prefix, now, now),
       db
         .prepare(
           `${seq} INSERT INTO user_emails (user_id, idp_id, position, value, value_lower, type, is_primary)
-           SELECT printf('bench-u-%07d', n), ?, 0, printf('user%07d@bench.example', n), printf('user%07d@bench.example', n), 'work', 1 FROM seq`,
+           SELECT ? || printf('-%07d', n), ?, 0, printf('user%07d@bench.example', n), printf('user%07d@bench.example', n), 'work', 1 FROM seq`,
         )
-        .bind(start, end, idpId),
+        .bind(start, end, prefix, idpId),
     ]);
   }
 }
 
 /** Creates a group whose members are bench users 1…size. */
-export async function seedGroup(db: D1Database, idpId: string, displayName: string, size: number): Promise<string> {
+export async function seedGroup(db: D1Database, idpId: string, displayName: string, size: number, prefix = "bench-u"): Promise<string> {
   const id = crypto.randomUUID();
   const now = new Date().toISOString();
   await db
@@ -48,9 +49,9 @@ export async function seedGroup(db: D1Database, idpId: string, displayName: stri
     await db
       .prepare(
         `WITH RECURSIVE seq(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM seq WHERE n < ?)
-         INSERT INTO group_members (group_id, user_id) SELECT ?, printf('bench-u-%07d', n) FROM seq`,
+         INSERT INTO group_members (group_id, user_id) SELECT ?, ? || printf('-%07d', n) FROM seq`,
       )
-      .bind(start, end, id)
+      .bind(start, end, id, prefix)
       .run();
   }
   return id;

@@ -1,3 +1,4 @@
+import { auditStatement } from "../logs/audit";
 import { scimErrors } from "../scim/errors";
 import { sessionEffects } from "../sessions/effects";
 import type { DirectoryContext } from "./context";
@@ -9,12 +10,6 @@ export interface UserTransition {
   isActive: boolean;
   email: string | null;
   deleted?: boolean;
-}
-
-function auditStatement(ctx: DirectoryContext, action: string, userId: string, details: Record<string, unknown>): D1PreparedStatement {
-  return ctx.db
-    .prepare("INSERT INTO audit_log (id, logged_at, actor, action, target_type, target_id, details) VALUES (?, ?, ?, ?, 'user', ?, ?)")
-    .bind(crypto.randomUUID(), new Date().toISOString(), ctx.actor, action, userId, JSON.stringify(details));
 }
 
 /** Runs a session call that must succeed before D1 is written; failure answers 503 so the IdP retries. */
@@ -40,16 +35,16 @@ export async function beforeUserWrite(ctx: DirectoryContext, t: UserTransition):
     const reason = t.deleted ? "scim_delete" : "scim_deactivate";
     if (idp.userDeprovision) {
       const { revoked } = await failClosed(() => sessionEffects.deprovision(env, t.userId, ctx.actor));
-      return [auditStatement(ctx, "sessions.revoke_all", t.userId, { reason, revoked, email: t.email, setting: "user_deprovision" })];
+      return [auditStatement(ctx.db, { actor: ctx.actor, action: "sessions.revoke_all", targetType: "user", targetId: t.userId, details: { reason, revoked, email: t.email, setting: "user_deprovision" } })];
     }
     // user_deprovision off (Cloudflare's behaviour): existing sessions run out; new logins are refused.
     await failClosed(() => sessionEffects.setActive(env, t.userId, false));
-    return [auditStatement(ctx, "user.deactivate", t.userId, { reason, email: t.email, sessions: "kept (user_deprovision off)" })];
+    return [auditStatement(ctx.db, { actor: ctx.actor, action: "user.deactivate", targetType: "user", targetId: t.userId, details: { reason, email: t.email, sessions: "kept (user_deprovision off)" } })];
   }
   if (!t.wasActive && t.isActive) {
     // Reactivation opens the gate for new logins; sessions revoked earlier stay revoked.
     await failClosed(() => sessionEffects.setActive(env, t.userId, true));
-    return [auditStatement(ctx, "user.reactivate", t.userId, { email: t.email })];
+    return [auditStatement(ctx.db, { actor: ctx.actor, action: "user.reactivate", targetType: "user", targetId: t.userId, details: { email: t.email } })];
   }
   return [];
 }

@@ -1,3 +1,4 @@
+import { auditStatement } from "../logs/audit";
 import { scimErrors } from "../scim/errors";
 import { sessionEffects } from "./effects";
 import type { GroupRef, IdentityUpdateBehavior } from "./types";
@@ -87,19 +88,27 @@ export async function applyIdentityChange(env: Env, message: IdentityChangeMessa
     case "groups_changed": {
       const targets = await usersWithSessions(env.DB, message.userIds);
       const groups = await currentGroups(env.DB, targets);
-      await forEachLimited(targets, (userId) =>
-        sessionEffects.noteGroupsChanged(env, userId, { groupsVersion: message.groupsVersion, behavior: message.behavior, groups: groups.get(userId) ?? [] }),
-      );
+      const revokedUsers: string[] = [];
+      await forEachLimited(targets, async (userId) => {
+        const { revoked } = await sessionEffects.noteGroupsChanged(env, userId, { groupsVersion: message.groupsVersion, behavior: message.behavior, groups: groups.get(userId) ?? [] });
+        if (revoked > 0) revokedUsers.push(userId);
+      });
+      if (revokedUsers.length > 0) {
+        await auditStatement(env.DB, { actor: message.actor, action: "sessions.revoke_groups_changed", targetType: "user", details: { behavior: message.behavior, groups_version: message.groupsVersion, users: revokedUsers } }).run();
+      }
       return;
     }
-    case "deprovision":
+    case "deprovision": {
       await forEachLimited(message.userIds, (userId) => sessionEffects.deprovision(env, userId, message.actor));
+      await auditStatement(env.DB, { actor: message.actor, action: "sessions.deprovision_connection_users", targetType: "user", details: { users: message.userIds } }).run();
       return;
+    }
     case "revoke_app":
       await forEachLimited(message.userIds, (userId) => sessionEffects.revokeApp(env, userId, message.appId, message.actor));
       return;
   }
 }
+
 
 /**
  * Runs a change inline when it touches few users (the SCIM response then means it is done), else

@@ -1,4 +1,5 @@
 import { apiErrors } from "../admin/api-error";
+import { auditStatement } from "../logs/audit";
 import { sessionsFor } from "./client";
 import { sessionEffects } from "./effects";
 import { currentGroups, dispatchIdentityChange, forEachLimited } from "./fanout";
@@ -13,12 +14,6 @@ interface UserFacts {
   email: string | null;
   user_name: string;
   active: number;
-}
-
-function audit(db: D1Database, actor: string, action: string, targetType: string, targetId: string | null, details: Record<string, unknown>) {
-  return db
-    .prepare("INSERT INTO audit_log (id, logged_at, actor, action, target_type, target_id, details) VALUES (?, ?, ?, ?, ?, ?, ?)")
-    .bind(crypto.randomUUID(), new Date().toISOString(), actor, action, targetType, targetId, JSON.stringify(details));
 }
 
 /**
@@ -50,7 +45,7 @@ export async function revokeUserByEmail(env: Env, email: string, actor: string):
     const { revoked } = await sessionEffects.revokeAll(env, id, "admin_revoked", actor);
     revokedSessions += revoked;
   });
-  await audit(env.DB, actor, "sessions.revoke_user", "user", null, { email: needle, users: rows.results.map((r) => r.id), revoked: revokedSessions }).run();
+  await auditStatement(env.DB, { actor, action: "sessions.revoke_user", targetType: "user", targetId: null, details: { email: needle, users: rows.results.map((r) => r.id), revoked: revokedSessions } }).run();
   return { users: rows.results.length, revokedSessions };
 }
 
@@ -70,7 +65,7 @@ export async function revokeOneSession(env: Env, userId: string, sessionId: stri
   await requireUser(env, userId);
   const { revoked } = await sessionsFor(env, userId).revokeSession(sessionId, "admin_revoked", actor);
   if (revoked === 0) throw apiErrors.notFound("Active session");
-  await audit(env.DB, actor, "sessions.revoke_one", "user", userId, { session_id: sessionId }).run();
+  await auditStatement(env.DB, { actor, action: "sessions.revoke_one", targetType: "user", targetId: userId, details: { session_id: sessionId } }).run();
   return revoked;
 }
 
@@ -79,7 +74,7 @@ export async function revokeAppTokens(env: Env, appId: string, actor: string): P
   const rows = await env.DB.prepare("SELECT user_id FROM session_index WHERE scope = ?").bind(`access:${appId}`).all<{ user_id: string }>();
   const userIds = rows.results.map((r) => r.user_id);
   const mode = await dispatchIdentityChange(env, { type: "revoke_app", userIds, appId, actor });
-  await audit(env.DB, actor, "sessions.revoke_app", "access_app", appId, { users: userIds.length, mode }).run();
+  await auditStatement(env.DB, { actor, action: "sessions.revoke_app", targetType: "access_app", targetId: appId, details: { users: userIds.length, mode } }).run();
   return { users: userIds.length, mode };
 }
 

@@ -58,6 +58,14 @@ describe("identity_update_behavior on group membership changes", () => {
     });
   });
 
+  it("a reauth revocation is audited with the connection that triggered it and the behaviour", async () => {
+    const { conn, ids, groupId } = await setup("reauth");
+    await changes[0]![1](conn, groupId, ids);
+    const res = await admin("GET", "/api/v1/audit_logs?action=sessions.revoke_groups_changed");
+    const rows = ((await res.json()) as { result: { actor: string; details: { behavior: string; users: string[] } }[] }).result;
+    expect(rows.find((r) => r.details.users.includes(ids[1]))).toMatchObject({ actor: `scim:${conn.id}`, details: { behavior: "reauth" } });
+  });
+
   it("after a reauth revocation the user can sign in again and gets the new groups", async () => {
     const { conn, ids, groupId } = await setup("reauth");
     await changes[0]![1](conn, groupId, ids);
@@ -77,6 +85,37 @@ describe("identity_update_behavior on group membership changes", () => {
 });
 
 describe("large fan-out through the queue", () => {
+  it.each([
+    ["reauth", { status: "revoked" }],
+    ["automatic", { status: "valid", groups: [] }],
+    ["no_action", { status: "valid", groups: ["everyone"] }],
+  ] as const)("replacing the members of a 150-user group (%s) reaches removed members through the queue", async (behavior, expected) => {
+    const conn = await createConnection({ scim_config: { identity_update_behavior: behavior } });
+    const seeded = await admin("POST", "/__dev/bench/seed", { idp_id: conn.id, prefix: `q-${behavior.replace("_", "")}`, users: { from: 1, count: 150 }, group: { display_name: "everyone", size: 150 } });
+    const groupId = ((await seeded.json()) as { result: { group_id: string } }).result.group_id;
+    const removed = `q-${behavior.replace("_", "")}-0000007`;
+    const sid = await openSession(removed);
+    const send = vi.spyOn(env.IDENTITY_CHANGES, "sendBatch");
+    const res = await scim(conn, "PATCH", `/Groups/${groupId}?excludedAttributes=members`, {
+      schemas: [PATCH_OP],
+      Operations: [{ op: "replace", path: "members", value: [{ value: `q-${behavior.replace("_", "")}-0000001` }] }],
+    });
+    expect(res.status).toBe(200);
+    if (behavior === "no_action") {
+      expect(send).not.toHaveBeenCalled();
+    } else {
+      expect(send).toHaveBeenCalled();
+    }
+    await vi.waitFor(
+      async () => {
+        const result = await checkSession(removed, sid);
+        expect(result.status).toBe(expected.status);
+        if ("groups" in expected) expect((result.identity as { groups: { name: string }[] }).groups.map((g) => g.name)).toEqual(expected.groups);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+  });
+
   it("deleting a group of 150 users answers at once; the queue revokes members' sessions (reauth)", async () => {
     const conn = await createConnection({ scim_config: { identity_update_behavior: "reauth" } });
     const seeded = await admin("POST", "/__dev/bench/seed", { idp_id: conn.id, users: { from: 1, count: 150 }, group: { display_name: "everyone", size: 150 } });
