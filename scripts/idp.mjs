@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+// `npm run --silent idp -- <command>`: manage IdP connections on a running server through the
+// admin API (POST/GET/DELETE /api/v1/access/identity_providers…). Non-interactive: with --json,
+// stdout carries exactly one JSON value and nothing else; errors go to stderr with exit code 1
+// (2 for usage errors).
+
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { projectRoot, readDotVars } from "./lib/wrangler-dev.mjs";
+
+const DEFAULT_BASE_URL = "http://127.0.0.1:8787";
+const TYPES = ["azureAD", "okta", "oidc"];
+const BEHAVIORS = ["automatic", "reauth", "no_action"];
+
+const USAGE = `Usage: npm run --silent idp -- <command> [options]
+
+Commands:
+  create --name <name> --type <azureAD|okta|oidc>   create a connection with SCIM enabled;
+                                                    prints its id, SCIM base URL and secret (once)
+      [--user-deprovision true|false]                 default true: deactivation revokes sessions
+      [--seat-deprovision true|false]                 default false (requires user-deprovision)
+      [--identity-update-behavior automatic|reauth|no_action]   default automatic
+      [--config '<json>']                             IdP settings (e.g. OIDC client), default {}
+  list                                              list connections (no secrets)
+  get <id>                                          show one connection (no secret)
+  rotate-secret <id>                                new SCIM secret (the old one stops working)
+  delete <id>                                       delete a connection
+
+Options:
+  --json              machine-readable output: exactly one JSON value on stdout
+                      (create: {"id","scim_base_url","secret"}; rotate-secret: {"id","secret"})
+  --base-url <url>    server, default $ZT_BASE_URL or ${DEFAULT_BASE_URL}
+  --token <token>     admin token, default $ZT_ADMIN_TOKEN or ADMIN_TOKEN from .dev.vars
+  -h, --help          this help
+`;
+
+class UsageError extends Error {}
+class ApiError extends Error {}
+
+const OPTIONS = {
+  name: { type: "string" },
+  type: { type: "string" },
+  json: { type: "boolean", default: false },
+  "user-deprovision": { type: "string" },
+  "seat-deprovision": { type: "string" },
+  "identity-update-behavior": { type: "string" },
+  config: { type: "string" },
+  "base-url": { type: "string" },
+  token: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+};
+
+function parseBool(flag, value, fallback) {
+  if (value === undefined) return fallback;
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new UsageError(`--${flag} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function resolveToken(flag) {
+  if (flag) return flag;
+  if (process.env.ZT_ADMIN_TOKEN) return process.env.ZT_ADMIN_TOKEN;
+  const devVars = path.join(projectRoot, ".dev.vars");
+  const token = readDotVars(devVars).ADMIN_TOKEN;
+  if (token) return token;
+  throw new UsageError(
+    `no admin token: pass --token, set ZT_ADMIN_TOKEN, or run \`npm run dev\` once (it writes ADMIN_TOKEN to ${devVars})`,
+  );
+}
+
+/** Calls the admin API; returns `result` of a Cloudflare-style envelope or throws ApiError. */
+async function api(ctx, method, pathname, body) {
+  const url = `${ctx.baseUrl}/api/v1${pathname}`;
+  let res;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${ctx.token}`,
+        accept: "application/json",
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    const reason = err.cause?.code ?? err.cause?.message ?? err.message;
+    throw new ApiError(`cannot reach ${ctx.baseUrl} (${reason}). Is the server running (\`npm run dev\`)? Use --base-url to point elsewhere.`);
+  }
+  const text = await res.text();
+  let payload;
+  try {
+    payload = text ? JSON.parse(text) : undefined;
+  } catch {
+    payload = undefined;
+  }
+  const envelope = payload && typeof payload === "object" && "success" in payload;
+  if (!res.ok || (envelope && payload.success === false)) {
+    const errors = envelope && Array.isArray(payload.errors) ? payload.errors : [];
+    const detail = errors.length
+      ? errors.map((e) => `${e.message ?? "error"}${e.code !== undefined ? ` (code ${e.code})` : ""}`).join("; ")
+      : text.trim().slice(0, 300) || res.statusText;
+    let hint = "";
+    if (res.status === 401 || res.status === 403) {
+      hint = "\nhint: the admin token was refused; check --token / ZT_ADMIN_TOKEN / ADMIN_TOKEN in .dev.vars (the one the server started with).";
+    } else if (res.status === 404 && !envelope) {
+      hint = `\nhint: ${ctx.baseUrl} has no admin API at ${url}; is --base-url right?`;
+    }
+    throw new ApiError(`${method} ${url} → HTTP ${res.status}: ${detail}${hint}`);
+  }
+  if (!envelope) throw new ApiError(`${method} ${url} → HTTP ${res.status}: not an admin API response: ${text.slice(0, 300)}`);
+  return payload.result;
+}
+
+function out(value) {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+function requireId(positionals, command) {
+  const id = positionals[1];
+  if (!id) throw new UsageError(`${command} needs an <id> (see \`npm run idp -- list\`)`);
+  if (positionals.length > 2) throw new UsageError(`unexpected arguments: ${positionals.slice(2).join(" ")}`);
+  return encodeURIComponent(id);
+}
+
+async function create(ctx, values) {
+  if (!values.name) throw new UsageError("create needs --name <name>");
+  if (!values.type) throw new UsageError(`create needs --type <${TYPES.join("|")}>`);
+  if (!TYPES.includes(values.type)) throw new UsageError(`--type must be one of ${TYPES.join(", ")}`);
+  const userDeprovision = parseBool("user-deprovision", values["user-deprovision"], true);
+  const seatDeprovision = parseBool("seat-deprovision", values["seat-deprovision"], false);
+  if (seatDeprovision && !userDeprovision) throw new UsageError("--seat-deprovision true requires --user-deprovision true");
+  const behavior = values["identity-update-behavior"] ?? "automatic";
+  if (!BEHAVIORS.includes(behavior)) throw new UsageError(`--identity-update-behavior must be one of ${BEHAVIORS.join(", ")}`);
+  let config = {};
+  if (values.config !== undefined) {
+    try {
+      config = JSON.parse(values.config);
+    } catch {
+      throw new UsageError("--config must be a JSON object");
+    }
+    if (!config || typeof config !== "object" || Array.isArray(config)) throw new UsageError("--config must be a JSON object");
+  }
+
+  const idp = await api(ctx, "POST", "/access/identity_providers", {
+    name: values.name,
+    type: values.type,
+    config,
+    scim_config: {
+      enabled: true,
+      user_deprovision: userDeprovision,
+      seat_deprovision: seatDeprovision,
+      identity_update_behavior: behavior,
+    },
+  });
+  const scim = idp?.scim_config ?? {};
+  if (!idp?.id || !scim.scim_base_url || !scim.secret) {
+    throw new ApiError(`unexpected create response (missing id, scim_config.scim_base_url or scim_config.secret): ${JSON.stringify(idp)}`);
+  }
+  if (values.json) return out({ id: idp.id, scim_base_url: scim.scim_base_url, secret: scim.secret });
+  console.log(
+    [
+      `Created IdP connection "${idp.name}" (${idp.type})`,
+      `  id                 ${idp.id}`,
+      `  SCIM base URL      ${scim.scim_base_url}`,
+      `  SCIM secret        ${scim.secret}`,
+      `  deprovisioning     user: ${scim.user_deprovision}, seat: ${scim.seat_deprovision}, identity updates: ${scim.identity_update_behavior}`,
+      "",
+      "The secret is shown only this once. Paste both into the IdP:",
+      "  Entra ID: Provisioning → Tenant URL = SCIM base URL, Secret Token = SCIM secret",
+      "  Okta:     Provisioning → SCIM connector base URL = SCIM base URL, HTTP Header (Bearer) = SCIM secret",
+      `Lost it? npm run idp -- rotate-secret ${idp.id}`,
+    ].join("\n"),
+  );
+}
+
+async function list(ctx, values) {
+  const idps = await api(ctx, "GET", "/access/identity_providers");
+  if (values.json) return out(idps);
+  if (!Array.isArray(idps) || idps.length === 0) {
+    console.log("No IdP connections yet. Create one: npm run --silent idp -- create --name <name> --type azureAD --json");
+    return;
+  }
+  const rows = idps.map((i) => [i.id, i.name, i.type, i.scim_config?.enabled ? "on" : "off", i.scim_config?.scim_base_url ?? ""]);
+  const head = ["ID", "NAME", "TYPE", "SCIM", "SCIM BASE URL"];
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => String(r[c]).length)));
+  for (const r of [head, ...rows]) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join("  ").trimEnd());
+}
+
+async function get(ctx, values, positionals) {
+  const idp = await api(ctx, "GET", `/access/identity_providers/${requireId(positionals, "get")}`);
+  if (values.json) return out(idp);
+  console.log(JSON.stringify(idp, null, 2));
+}
+
+async function rotateSecret(ctx, values, positionals) {
+  const id = requireId(positionals, "rotate-secret");
+  const idp = await api(ctx, "POST", `/access/identity_providers/${id}/refresh_scim_secret`);
+  const secret = idp?.scim_config?.secret;
+  if (!secret) throw new ApiError(`unexpected refresh_scim_secret response (no scim_config.secret): ${JSON.stringify(idp)}`);
+  if (values.json) return out({ id: idp.id ?? decodeURIComponent(id), secret });
+  console.error(`New SCIM secret for ${idp.id ?? decodeURIComponent(id)} (the previous one no longer works; update the IdP):`);
+  console.log(secret);
+}
+
+async function remove(ctx, values, positionals) {
+  const id = requireId(positionals, "delete");
+  const result = await api(ctx, "DELETE", `/access/identity_providers/${id}`);
+  const deleted = result?.id ?? decodeURIComponent(id);
+  if (values.json) return out({ id: deleted, deleted: true });
+  console.log(`Deleted IdP connection ${deleted}`);
+}
+
+const COMMANDS = { create, list, get, "rotate-secret": rotateSecret, delete: remove };
+
+async function main() {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: process.argv.slice(2), options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(err.message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) {
+    (values.help ? process.stdout : process.stderr).write(USAGE);
+    process.exit(values.help ? 0 : 2);
+  }
+  const command = COMMANDS[positionals[0]];
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(positionals[0])}`);
+  if (["create", "list"].includes(positionals[0]) && positionals.length > 1) {
+    throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(" ")}`);
+  }
+  const baseUrl = (values["base-url"] ?? process.env.ZT_BASE_URL ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+/.test(baseUrl)) throw new UsageError(`--base-url must be an http(s) URL, got ${baseUrl}`);
+  const ctx = { baseUrl, token: resolveToken(values.token) };
+  await command(ctx, values, positionals);
+}
+
+main().catch((err) => {
+  if (err instanceof UsageError) {
+    console.error(`idp: ${err.message}\n(run \`npm run idp -- --help\` for usage)`);
+    process.exit(2);
+  }
+  console.error(`idp: ${err instanceof ApiError ? err.message : err.stack ?? err}`);
+  process.exit(1);
+});
