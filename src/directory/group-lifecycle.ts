@@ -12,6 +12,11 @@ export interface MembershipChange {
   renamedFor?: string[];
 }
 
+/** Whether a write must work out which users it touched (reading a whole group's members costs O(n)). */
+export function tracksMembership(ctx: DirectoryContext): boolean {
+  return ctx.idp.identityUpdateBehavior !== "no_action";
+}
+
 /**
  * Applies the connection's `identity_update_behavior` to the users a group write touched: bumps
  * their groups version and, for `reauth`, revokes their sessions; for `automatic`, the next session
@@ -21,7 +26,7 @@ export interface MembershipChange {
  */
 export async function afterMembershipChange(ctx: DirectoryContext, change: MembershipChange): Promise<void> {
   const behavior = ctx.idp.identityUpdateBehavior as IdentityUpdateBehavior;
-  if (behavior === "no_action") return;
+  if (!tracksMembership(ctx)) return;
   const userIds = [...new Set([...change.added, ...change.removed, ...(change.renamedFor ?? [])])];
   await dispatchIdentityChange(ctx.env, { type: "groups_changed", userIds, groupsVersion: nextGroupsVersion(), behavior, actor: ctx.actor });
 }

@@ -6,7 +6,7 @@ import type { DirectoryContext, ScimObject } from "./context";
 import { runBatch } from "./d1-errors";
 import { assertIfMatch } from "./etag";
 import { renderGroup, storedGroupResource, type GroupRow } from "./group-record";
-import { afterMembershipChange, type MembershipChange } from "./group-lifecycle";
+import { afterMembershipChange, tracksMembership, type MembershipChange } from "./group-lifecycle";
 import {
   addMemberStatements,
   deleteGroupStatement,
@@ -115,7 +115,7 @@ async function updateGroup(
     // of attributes (or an If-Match) is applied only at the version read.
     const guard: Guard = attributesChanged || ifMatch !== undefined ? { version: row.version } : undefined;
     const wholeGroup = memberOps.some((op) => op.op === "replace" || op.op === "removeAll");
-    const before = wholeGroup ? await memberIds(ctx, id) : [];
+    const before = wholeGroup && tracksMembership(ctx) ? await memberIds(ctx, id) : [];
     const statements: D1PreparedStatement[] = [];
     for (const op of memberOps) {
       switch (op.op) {
@@ -139,7 +139,7 @@ async function updateGroup(
     if (results[results.length - 1]?.meta.changes === 1) {
       const change = membershipChange(id, memberOps, before);
       // A rename changes every member's group names (policies match SCIM groups by name too).
-      if (fields.displayName !== row.display_name) change.renamedFor = await memberIds(ctx, id);
+      if (fields.displayName !== row.display_name && tracksMembership(ctx)) change.renamedFor = await memberIds(ctx, id);
       await afterMembershipChange(ctx, change);
       const updated: GroupRow = { ...row, display_name: fields.displayName, display_name_lower: fields.displayName.toLowerCase(), external_id: fields.externalId, resource: fields.resource, version: row.version + 1, updated_at: now };
       return render(ctx, updated, withMembers);
@@ -183,7 +183,7 @@ export async function deleteGroup(ctx: DirectoryContext, id: string, ifMatch?: s
   const row = await findGroup(ctx, id);
   if (!row) throw scimErrors.notFound(`Group ${id} not found`);
   assertIfMatch(ifMatch, row.version);
-  const before = await memberIds(ctx, id);
+  const before = tracksMembership(ctx) ? await memberIds(ctx, id) : [];
   const results = await runBatch(ctx.db, [deleteGroupStatement(ctx, id)]);
   // `changes` also counts the cascaded membership rows, so only zero means "already gone".
   if ((results[0]?.meta.changes ?? 0) === 0) throw scimErrors.notFound(`Group ${id} not found`);

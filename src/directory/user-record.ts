@@ -66,6 +66,22 @@ export function userColumns(resource: ScimObject): UserColumns {
   };
 }
 
+/** The row a write leaves behind, built from its columns (so a response needs no re-read). */
+export function userRow(keys: Pick<UserRow, "id" | "idp_id" | "version" | "created_at" | "updated_at">, cols: UserColumns, resource: string): UserRow {
+  return {
+    ...keys,
+    external_id: cols.externalId,
+    user_name: cols.userName,
+    user_name_lower: cols.userName.toLowerCase(),
+    display_name: cols.displayName,
+    given_name: cols.givenName,
+    family_name: cols.familyName,
+    email: cols.email,
+    active: cols.active ? 1 : 0,
+    resource,
+  };
+}
+
 /** The stored JSON: everything but server-owned attributes (id, meta, groups). */
 export function storedResource(resource: ScimObject): string {
   const { id: _id, meta: _meta, groups: _groups, ...rest } = resource;

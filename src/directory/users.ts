@@ -5,7 +5,7 @@ import { normalizeResource } from "../scim/resource";
 import type { DirectoryContext, ScimObject } from "./context";
 import { runBatch } from "./d1-errors";
 import { assertIfMatch } from "./etag";
-import { renderUser, storedResource, userColumns, type UserRow } from "./user-record";
+import { renderUser, storedResource, userColumns, userRow, type UserRow } from "./user-record";
 import {
   deleteUserStatement,
   findUser,
@@ -36,22 +36,7 @@ export async function createUser(ctx: DirectoryContext, body: unknown): Promise<
   const now = nowIso();
   const json = storedResource(resource);
   await runBatch(ctx.db, [insertUserStatement(ctx, id, cols, json, now), ...insertEmailStatements(ctx, id, cols.emails)]);
-  const row: UserRow = {
-    id,
-    idp_id: ctx.idp.id,
-    external_id: cols.externalId,
-    user_name: cols.userName,
-    user_name_lower: cols.userName.toLowerCase(),
-    display_name: cols.displayName,
-    given_name: cols.givenName,
-    family_name: cols.familyName,
-    email: cols.email,
-    active: cols.active ? 1 : 0,
-    resource: json,
-    version: 1,
-    created_at: now,
-    updated_at: now,
-  };
+  const row = userRow({ id, idp_id: ctx.idp.id, version: 1, created_at: now, updated_at: now }, cols, json);
   return renderUser(row, ctx.scimBase, []);
 }
 
@@ -114,20 +99,7 @@ async function updateUser(
     ];
     const results = await runBatch(ctx.db, statements);
     if (results[results.length - 1]?.meta.changes === 1) {
-      const updated: UserRow = {
-        ...row,
-        external_id: cols.externalId,
-        user_name: cols.userName,
-        user_name_lower: cols.userName.toLowerCase(),
-        display_name: cols.displayName,
-        given_name: cols.givenName,
-        family_name: cols.familyName,
-        email: cols.email,
-        active: cols.active ? 1 : 0,
-        resource: json,
-        version: row.version + 1,
-        updated_at: now,
-      };
+      const updated = userRow({ id, idp_id: row.idp_id, version: row.version + 1, created_at: row.created_at, updated_at: now }, cols, json);
       return renderUser(updated, ctx.scimBase, (await groupsOfUsers(ctx, [id])).get(id));
     }
     // Lost a race with another writer: with If-Match that is a failed precondition, otherwise re-read and retry.
