@@ -1,0 +1,74 @@
+// `npm run bench [-- scim|sessions …]`: runs the benchmarks (default: scim, then sessions), each on
+// its own throw-away `wrangler dev`, and prints a summary. Exits 0 even when a figure misses its
+// target (benchmarks report; tests gate); non-zero only when a bench could not run.
+//
+// Figures are ratios against a floor measured in the same run through the same Worker; absolute
+// medians and p95s are printed too. Results: bench/.results/<name>.json (gitignored).
+// Environment knobs: see the header of each bench file (BENCH_N, BENCH_SESSIONS_N, BENCH_WARMUP, …).
+
+import { performance } from "node:perf_hooks";
+import { runScim } from "./scim.mjs";
+import { runSessions } from "./sessions.mjs";
+
+const BENCHES = { scim: runScim, sessions: runSessions };
+
+const requested = process.argv.slice(2).filter((a) => a !== "--");
+const unknown = requested.filter((a) => !(a in BENCHES));
+if (unknown.length || requested.includes("-h") || requested.includes("--help")) {
+  if (unknown.length) console.error(`bench: unknown benchmark(s): ${unknown.join(", ")}`);
+  console.error(`usage: npm run bench [-- ${Object.keys(BENCHES).join(" | ")} …]`);
+  process.exit(unknown.length ? 2 : 0);
+}
+const names = requested.length ? requested : Object.keys(BENCHES);
+
+const started = performance.now();
+const summary = [];
+let failed = false;
+for (const name of names) {
+  console.log(`\n=== bench: ${name} ===`);
+  try {
+    summary.push(...summarise(name, await BENCHES[name]()));
+  } catch (err) {
+    failed = true;
+    console.error(`bench ${name} failed: ${err.stack ?? err}`);
+    summary.push([name, "(error)", "", "", "ERROR"]);
+  }
+}
+
+console.log(`\n=== summary (${Math.round((performance.now() - started) / 1000)} s) ===`);
+const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...[["bench", "figure", "value", "target", "result"], ...summary].map((r) => String(r[i]).length)));
+for (const row of [["bench", "figure", "value", "target", "result"], ...summary]) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd());
+const misses = summary.filter((r) => r[4] === "MISS").length;
+console.log(misses ? `\n${misses} figure(s) missed their target (reported, not fatal).` : "\nAll figures with a target met it.");
+process.exit(failed ? 1 : 0);
+
+/** One line per figure that has a target. */
+function summarise(name, r) {
+  const x = (v) => `${v.toFixed(2)}×`;
+  if (name === "scim") {
+    return Object.values(r.cases)
+      .filter((c) => c.target !== null)
+      .map((c) =>
+        c.ratio_vs_small !== undefined
+          ? ["scim", c.label, `${x(c.ratio_vs_small)} (${c.stats.median.toFixed(2)} ms)`, `≤ ${c.target}× 10-member PATCH`, c.verdict]
+          : ["scim", c.label, `${x(c.ratio)} (${c.stats.median.toFixed(2)} vs ${c.floor.median.toFixed(2)} ms)`, `≤ ${c.target}× floor`, c.verdict],
+      );
+  }
+  const d = r.deactivation;
+  const rows = [
+    ["sessions", "do-check / do-noop", `${x(r.rpc.ratio)} (${r.rpc.check.median.toFixed(2)} vs ${r.rpc.noop.median.toFixed(2)} ms)`, `≤ ${r.rpc.target}×`, r.rpc.verdict],
+    [
+      "sessions",
+      "deactivation: deprovision on − off",
+      `${d.on_minus_off_ms.toFixed(2)} ms = ${d.extra_round_trips.toFixed(2)} DO RT (95% CI ${d.on_minus_off_ci95_ms.map((v) => v.toFixed(2)).join("…")} ms)`,
+      "≤ 1 DO round trip",
+      d.verdict.startsWith("PASS") ? "PASS" : d.verdict,
+    ],
+  ];
+  rows.push(
+    r.probe.skipped
+      ? ["sessions", `revocation probe (${r.config.probeSessions} sessions)`, r.probe.skipped, "late_successes = 0", "SKIPPED"]
+      : ["sessions", `revocation probe late_successes (${r.probe.sessions} sessions)`, String(r.probe.late_successes), "0", r.probe.verdict],
+  );
+  return rows;
+}
