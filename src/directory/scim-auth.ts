@@ -3,9 +3,9 @@ import type { AppEnv } from "../app-env";
 import { scimBaseUrl } from "../admin/identity-providers";
 import { bearerToken } from "../auth/admin-token";
 import { baseUrlFor } from "../config";
-import { secretMatches } from "../lib/crypto";
+import { authenticateScim } from "../auth/scim-secret";
 import { scimErrors } from "../scim/errors";
-import type { DirectoryContext, IdentityProviderRow, ScimObject } from "./context";
+import type { DirectoryContext, ScimObject } from "./context";
 
 /** Hono types of the SCIM sub-app. */
 export type ScimEnv = {
@@ -23,9 +23,6 @@ export type ScimEnv = {
   };
 };
 
-/** Fixed-length dummy digest so an unknown connection costs the same work as a known one. */
-const DUMMY_HASH = "0".repeat(64);
-
 /**
  * SCIM bearer authentication (RFC 7644 §2): the secret is hashed and compared in constant time
  * against THIS connection's stored hash only, so one connection's secret can never act on another.
@@ -34,14 +31,13 @@ const DUMMY_HASH = "0".repeat(64);
 export const scimAuth = createMiddleware<ScimEnv>(async (c, next) => {
   const idpId = c.req.param("idpId") ?? "";
   const token = bearerToken(c.req.header("authorization"));
-  const idp = await c.env.DB.prepare("SELECT * FROM identity_providers WHERE id = ?").bind(idpId).first<Record<string, unknown>>();
-  const valid = token !== undefined && (await secretMatches(token, (idp?.scim_secret_hash as string | undefined) ?? DUMMY_HASH));
+  const { idp, valid } = await authenticateScim(c.env.DB, idpId, token);
   if (idp) c.set("scimIdpId", idpId);
-  if (!idp || !valid || idp.scim_enabled !== 1) {
+  if (!idp || !valid || !idp.scimEnabled) {
     c.header("WWW-Authenticate", 'Bearer realm="SCIM", error="invalid_token"');
     throw scimErrors.unauthorized(idp && valid ? "SCIM provisioning is disabled for this identity provider" : "The bearer token is missing or invalid for this identity provider");
   }
-  const row = toIdpRow(idp);
+  const row = idp;
   c.set("directory", {
     env: c.env,
     db: c.env.DB,
@@ -53,19 +49,3 @@ export const scimAuth = createMiddleware<ScimEnv>(async (c, next) => {
   c.set("actor", `scim:${row.id}`);
   await next();
 });
-
-function toIdpRow(r: Record<string, unknown>): IdentityProviderRow {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    type: r.type as string,
-    config: r.config as string,
-    scimEnabled: r.scim_enabled === 1,
-    scimSecretHash: r.scim_secret_hash as string,
-    userDeprovision: r.user_deprovision === 1,
-    seatDeprovision: r.seat_deprovision === 1,
-    identityUpdateBehavior: r.identity_update_behavior as string,
-    createdAt: r.created_at as string,
-    updatedAt: r.updated_at as string,
-  };
-}

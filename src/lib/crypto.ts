@@ -17,11 +17,6 @@ export function timingSafeEqualHex(a: string, b: string): boolean {
   return crypto.subtle.timingSafeEqual(ab, bb);
 }
 
-/** Hashes `presented` and compares it in constant time with a stored SHA-256 hex digest. */
-export async function secretMatches(presented: string, storedHash: string): Promise<boolean> {
-  return timingSafeEqualHex(await sha256Hex(presented), storedHash);
-}
-
 /** A new random secret: 32 bytes, base64url (256 bits of entropy). */
 export function randomSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
