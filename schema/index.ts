@@ -3,3 +3,4 @@ export * from "./users";
 export * from "./groups";
 export * from "./logs";
 export * from "./sessions";
+export * from "./counts";

@@ -1,4 +1,6 @@
 import type { DirectoryContext } from "./context";
+import type { PageIds } from "./list";
+import { idList } from "./user-store";
 import type { GroupRow, MemberRef } from "./group-record";
 
 /** Member ids per statement: D1 binds at most 100 parameters; a few are the group and its guard. */
@@ -19,32 +21,35 @@ export async function findGroup(ctx: DirectoryContext, id: string): Promise<Grou
 export async function findGroupWithMembers(ctx: DirectoryContext, id: string): Promise<{ row: GroupRow; members: MemberRef[] } | null> {
   const [groups, members] = await ctx.db.batch([
     ctx.db.prepare("SELECT * FROM groups WHERE id = ? AND idp_id = ?").bind(id, ctx.idp.id),
-    membersStatement(ctx, [id]),
+    membersStatement(ctx, idList([id])),
   ]);
   const row = (groups?.results[0] as GroupRow | undefined) ?? null;
   return row ? { row, members: (members?.results ?? []) as MemberRef[] } : null;
 }
 
-/** Members (`group_id`, `user_id`, `display`) of up to 99 groups, in a stable order. */
-function membersStatement(ctx: DirectoryContext, groupIds: string[]): D1PreparedStatement {
+/** Members (`group_id`, `user_id`, `display`) of the groups a subquery or id list names, in a stable order. */
+export function membersStatement(ctx: DirectoryContext, groups: PageIds): D1PreparedStatement {
   return ctx.db
     .prepare(
       `SELECT gm.group_id, gm.user_id, coalesce(u.display_name, u.user_name) AS display
        FROM group_members gm JOIN users u ON u.id = gm.user_id
-       WHERE gm.group_id IN (${groupIds.map(() => "?").join(",")}) ORDER BY gm.user_id`,
+       WHERE gm.group_id IN (${groups.sql}) ORDER BY gm.user_id`,
     )
-    .bind(...groupIds);
+    .bind(...groups.params);
+}
+
+/** Members per group from `membersStatement` rows. */
+export function membersByGroup(groupIds: string[], rows: unknown[]): Map<string, MemberRef[]> {
+  const out = new Map<string, MemberRef[]>(groupIds.map((id) => [id, []]));
+  for (const r of rows as (MemberRef & { group_id: string })[]) out.get(r.group_id)?.push({ user_id: r.user_id, display: r.display });
+  return out;
 }
 
 /** Members of a page of groups, keyed by group id. */
 export async function membersOfGroups(ctx: DirectoryContext, groupIds: string[]): Promise<Map<string, MemberRef[]>> {
-  const out = new Map<string, MemberRef[]>(groupIds.map((id) => [id, []]));
-  if (groupIds.length === 0) return out;
-  const results = await ctx.db.batch(chunks(groupIds, 99).map((c) => membersStatement(ctx, c)));
-  for (const result of results) {
-    for (const r of result.results as (MemberRef & { group_id: string })[]) out.get(r.group_id)?.push({ user_id: r.user_id, display: r.display });
-  }
-  return out;
+  if (groupIds.length === 0) return new Map();
+  const results = await ctx.db.batch(chunks(groupIds, 99).map((c) => membersStatement(ctx, idList(c))));
+  return membersByGroup(groupIds, results.flatMap((r) => r.results));
 }
 
 /** Ids among `ids` that are NOT users of this connection (members must exist: 400 invalidValue otherwise). */

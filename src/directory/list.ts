@@ -53,19 +53,51 @@ async function pageOf<Row>(ctx: DirectoryContext, q: ListQuery, limit: number, o
   return page.results;
 }
 
+/** The ids of one page, as SQL and its parameters, for a statement that loads the page's related rows. */
+export type PageIds = { sql: string; params: (string | number | null)[] };
+
+/** D1 binds at most 100 parameters per statement. */
+const D1_MAX_PARAMS = 100;
+
 /**
  * Runs a SCIM list query (RFC 7644 §3.4.2) over `users u` or `groups g`: the filter and sort are
  * compiled to parameterised SQL over indexed columns; paging is `LIMIT/OFFSET` with a total
- * order (`…, id`), so pages are stable. The count query is skipped when the first page already
- * holds every match.
+ * order (`…, id`), so pages are stable. One round trip: the page, the related rows `companion`
+ * loads for it (users' groups, groups' members) and `totalResults` go in one batch. An
+ * unfiltered total is read from `directory_counts` (kept by triggers), not counted; a filtered
+ * first page that is not full is its own total.
  */
-export async function listRows<Row>(ctx: DirectoryContext, resourceType: ResourceType, params: ListParams): Promise<{ rows: Row[]; totalResults: number }> {
-  const q = unwrap(compileQuery(ctx, resourceType, parsedFilter(params), params));
-  if (params.count === 0) return { rows: [], totalResults: await countOf(ctx, q) };
+export async function listRows<Row>(
+  ctx: DirectoryContext,
+  resourceType: ResourceType,
+  params: ListParams,
+  companion?: (page: PageIds) => D1PreparedStatement,
+): Promise<{ rows: Row[]; totalResults: number; related?: unknown[] }> {
+  const filter = parsedFilter(params);
+  const q = unwrap(compileQuery(ctx, resourceType, filter, params));
+  const counter = resourceType === "User" ? "users" : "groups";
+  const countStatement = filter
+    ? ctx.db.prepare(`SELECT count(*) AS n ${q.base}`).bind(...q.params)
+    : ctx.db
+        .prepare(`SELECT coalesce((SELECT ${counter} FROM directory_counts WHERE idp_id = ?), (SELECT count(*) FROM ${counter} WHERE idp_id = ?)) AS n`)
+        .bind(ctx.idp.id, ctx.idp.id);
+  if (params.count === 0) return { rows: [], totalResults: (await countStatement.first<number>("n")) ?? 0 };
   const offset = params.startIndex - 1;
-  const rows = await pageOf<Row>(ctx, q, params.count, offset);
-  if (offset === 0 && rows.length < params.count) return { rows, totalResults: rows.length };
-  return { rows, totalResults: await countOf(ctx, q) };
+  const order = `ORDER BY ${q.orderBy} LIMIT ? OFFSET ?`;
+  const pageParams = [...q.params, ...q.sortParams, params.count, offset];
+  const statements = [ctx.db.prepare(`SELECT ${q.alias}.* ${q.base} ${order}`).bind(...pageParams)];
+  const withCompanion = companion !== undefined && pageParams.length <= D1_MAX_PARAMS;
+  if (withCompanion) statements.push(companion({ sql: `SELECT ${q.alias}.id ${q.base} ${order}`, params: pageParams }));
+  const withCount = !filter || offset > 0;
+  if (withCount) statements.push(countStatement);
+  const results = await ctx.db.batch(statements);
+  const rows = results[0]!.results as Row[];
+  const related = withCompanion ? results[1]!.results : undefined;
+  let totalResults: number;
+  if (withCount) totalResults = (results[results.length - 1]!.results[0] as { n: number }).n;
+  else if (rows.length < params.count) totalResults = rows.length;
+  else totalResults = (await countStatement.first<number>("n")) ?? rows.length;
+  return { rows, totalResults, related };
 }
 
 /**

@@ -8,14 +8,14 @@ import type { ScimObject } from "./context";
 import { notModified } from "./etag";
 import { createGroup, deleteGroup, getGroup, patchGroup, replaceGroup } from "./groups";
 import { renderGroup, type GroupRow } from "./group-record";
-import { membersOfGroups } from "./group-store";
+import { membersByGroup, membersOfGroups, membersStatement } from "./group-store";
 import { listRows, searchAllRows } from "./list";
 import { provisioningLogger } from "./scim-log";
 import { scimAuth, type ScimEnv } from "./scim-auth";
 import { readScimJson, scimJson, versionOf } from "./scim-http";
 import { createUser, deleteUser, getUser, patchUser, replaceUser } from "./users";
 import { renderUser, type UserRow } from "./user-record";
-import { groupsOfUsers } from "./user-store";
+import { groupsByUser, groupsOfUsers, groupsOfUsersStatement } from "./user-store";
 
 /** The SCIM 2.0 service provider of one IdP connection, mounted at `/populations/:idpId/scim/v2`. */
 export const scimRoutes = new Hono<ScimEnv>();
@@ -63,17 +63,21 @@ scimRoutes.get("/Schemas/:id", (c) => {
 // ---- Lists and searches (RFC 7644 §3.4.2, §3.4.3).
 async function listUsers(c: Context<ScimEnv>, params: ListParams) {
   const ctx = c.var.directory;
-  const { rows, totalResults } = await listRows<UserRow>(ctx, "User", params);
-  const groups = wantsAttribute(params, "groups", "User") ? await groupsOfUsers(ctx, rows.map((r) => r.id)) : undefined;
+  const withGroups = wantsAttribute(params, "groups", "User");
+  const { rows, totalResults, related } = await listRows<UserRow>(ctx, "User", params, withGroups ? (page) => groupsOfUsersStatement(ctx, page) : undefined);
+  const ids = rows.map((r) => r.id);
+  const groups = withGroups ? (related ? groupsByUser(ids, related) : await groupsOfUsers(ctx, ids)) : undefined;
   const resources = rows.map((r) => project(renderUser(r, ctx.scimBase, groups?.get(r.id)), "User", params));
   return scimJson(c, listResponse(resources, totalResults, params.startIndex));
 }
 
 async function listGroups(c: Context<ScimEnv>, params: ListParams) {
   const ctx = c.var.directory;
-  const { rows, totalResults } = await listRows<GroupRow>(ctx, "Group", params);
   // `excludedAttributes=members` (what Entra and Okta send) never touches group_members.
-  const members = wantsAttribute(params, "members", "Group") ? await membersOfGroups(ctx, rows.map((r) => r.id)) : undefined;
+  const withMembers = wantsAttribute(params, "members", "Group");
+  const { rows, totalResults, related } = await listRows<GroupRow>(ctx, "Group", params, withMembers ? (page) => membersStatement(ctx, page) : undefined);
+  const ids = rows.map((r) => r.id);
+  const members = withMembers ? (related ? membersByGroup(ids, related) : await membersOfGroups(ctx, ids)) : undefined;
   const resources = rows.map((r) => project(renderGroup(r, ctx.scimBase, members?.get(r.id)), "Group", params));
   return scimJson(c, listResponse(resources, totalResults, params.startIndex));
 }

@@ -1,4 +1,5 @@
 import type { DirectoryContext } from "./context";
+import type { PageIds } from "./list";
 import type { EmailRow, UserColumns, UserGroupRef, UserRow } from "./user-record";
 
 /**
@@ -18,33 +19,40 @@ export async function findUser(ctx: DirectoryContext, id: string): Promise<UserR
 export async function findUserWithGroups(ctx: DirectoryContext, id: string): Promise<{ row: UserRow; groups: UserGroupRef[] } | null> {
   const [users, groups] = await ctx.db.batch([
     ctx.db.prepare("SELECT * FROM users WHERE id = ? AND idp_id = ?").bind(id, ctx.idp.id),
-    groupsOfUsersStatement(ctx, [id]),
+    groupsOfUsersStatement(ctx, idList([id])),
   ]);
   const row = (users?.results[0] as UserRow | undefined) ?? null;
   return row ? { row, groups: (groups?.results ?? []) as UserGroupRef[] } : null;
 }
 
-/** Statement listing the groups of some users (`user_id`, `id`, `display_name`), at most 99 ids. */
-export function groupsOfUsersStatement(ctx: DirectoryContext, userIds: string[]): D1PreparedStatement {
-  const marks = userIds.map(() => "?").join(",");
+/** Statement listing the groups (`user_id`, `id`, `display_name`) of the users a subquery or id list names. */
+export function groupsOfUsersStatement(ctx: DirectoryContext, users: PageIds): D1PreparedStatement {
   return ctx.db
     .prepare(
       `SELECT gm.user_id, g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id
-       WHERE gm.user_id IN (${marks}) ORDER BY g.display_name_lower, g.id`,
+       WHERE gm.user_id IN (${users.sql}) ORDER BY g.display_name_lower, g.id`,
     )
-    .bind(...userIds);
+    .bind(...users.params);
+}
+
+/** An explicit id list in the shape of a page subquery. */
+export function idList(ids: string[]): PageIds {
+  return { sql: ids.map(() => "?").join(","), params: ids };
+}
+
+/** Groups per user from `groupsOfUsersStatement` rows. */
+export function groupsByUser(userIds: string[], rows: unknown[]): Map<string, UserGroupRef[]> {
+  const out = new Map<string, UserGroupRef[]>(userIds.map((id) => [id, []]));
+  for (const r of rows as (UserGroupRef & { user_id: string })[]) out.get(r.user_id)?.push({ id: r.id, display_name: r.display_name });
+  return out;
 }
 
 /** The groups of a page of users, keyed by user id (chunked to D1's parameter limit). */
 export async function groupsOfUsers(ctx: DirectoryContext, userIds: string[]): Promise<Map<string, UserGroupRef[]>> {
-  const out = new Map<string, UserGroupRef[]>(userIds.map((id) => [id, []]));
-  if (userIds.length === 0) return out;
+  if (userIds.length === 0) return new Map();
   const statements: D1PreparedStatement[] = [];
-  for (let i = 0; i < userIds.length; i += 99) statements.push(groupsOfUsersStatement(ctx, userIds.slice(i, i + 99)));
-  for (const result of await ctx.db.batch(statements)) {
-    for (const r of result.results as (UserGroupRef & { user_id: string })[]) out.get(r.user_id)?.push({ id: r.id, display_name: r.display_name });
-  }
-  return out;
+  for (let i = 0; i < userIds.length; i += 99) statements.push(groupsOfUsersStatement(ctx, idList(userIds.slice(i, i + 99))));
+  return groupsByUser(userIds, (await ctx.db.batch(statements)).flatMap((r) => r.results));
 }
 
 /** INSERT of a new user row. */

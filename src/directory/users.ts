@@ -10,7 +10,6 @@ import {
   deleteUserStatement,
   findUser,
   findUserWithGroups,
-  groupsOfUsers,
   insertEmailStatements,
   insertUserStatement,
   replaceEmailStatements,
@@ -78,8 +77,10 @@ async function updateUser(
   compute: (current: ScimObject) => { next: ScimObject; changed: boolean },
 ): Promise<ScimObject> {
   for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-    const row = await findUser(ctx, id);
-    if (!row) throw scimErrors.notFound(`User ${id} not found`);
+    // A user write never changes memberships, so the groups read here render the response too.
+    const found = await findUserWithGroups(ctx, id);
+    if (!found) throw scimErrors.notFound(`User ${id} not found`);
+    const { row, groups } = found;
     assertIfMatch(ifMatch, row.version);
     const current = currentResource(row);
     const { next, changed } = compute(current);
@@ -87,7 +88,7 @@ async function updateUser(
     const cols = userColumns(next);
     const json = storedResource(next);
     if (!changed || (json === row.resource && cols.externalId === row.external_id && cols.active === (row.active === 1))) {
-      return renderUser(row, ctx.scimBase, (await groupsOfUsers(ctx, [id])).get(id));
+      return renderUser(row, ctx.scimBase, groups);
     }
     const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email };
     const audit = await beforeUserWrite(ctx, transition);
@@ -100,7 +101,7 @@ async function updateUser(
     const results = await runBatch(ctx.db, statements);
     if (results[results.length - 1]?.meta.changes === 1) {
       const updated = userRow({ id, idp_id: row.idp_id, version: row.version + 1, created_at: row.created_at, updated_at: now }, cols, json);
-      return renderUser(updated, ctx.scimBase, (await groupsOfUsers(ctx, [id])).get(id));
+      return renderUser(updated, ctx.scimBase, groups);
     }
     // Lost a race with another writer: with If-Match that is a failed precondition, otherwise re-read and retry.
     if (ifMatch !== undefined) throw scimErrors.preconditionFailed("The user changed while this request was applied");

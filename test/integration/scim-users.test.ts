@@ -183,6 +183,22 @@ describe("SCIM /Users", () => {
     expect(await bad.json()).toMatchObject({ scimType: "invalidFilter", status: "400" });
   });
 
+  it("unfiltered totals (kept by triggers) follow creates and deletes, per connection", async () => {
+    const other = await createConnection();
+    await scim(other, "POST", "/Users", { schemas: [USER], userName: "elsewhere@example.com" });
+    const ids = [];
+    for (const n of ["t1", "t2", "t3"]) ids.push((await createUser(`${n}@example.com`)).id);
+    await scim(conn, "DELETE", `/Users/${ids[1]}`);
+    const total = async (c: TestConnection, path: string) => ((await (await scim(c, "GET", path)).json()) as any).totalResults;
+    expect(await total(conn, "/Users?count=0")).toBe(2);
+    expect(await total(conn, "/Users?startIndex=2&count=1")).toBe(2);
+    expect(await total(other, "/Users?count=0")).toBe(1);
+    await scim(conn, "POST", "/Groups", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "counted" });
+    expect(await total(conn, "/Groups?count=0")).toBe(1);
+    const counts = await env.DB.prepare("SELECT users, groups FROM directory_counts WHERE idp_id = ?").bind(conn.id).first();
+    expect(counts).toEqual({ users: 2, groups: 1 });
+  });
+
   it("POST /Users/.search takes a SearchRequest body", async () => {
     await createUser("search@example.com");
     const res = await scim(conn, "POST", "/Users/.search", {
