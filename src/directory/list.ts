@@ -23,7 +23,7 @@ function compileQuery(ctx: DirectoryContext, resourceType: ResourceType, filter:
   let whereParams: (string | number | null)[] = [];
   if (filter) {
     // compileFilter caps its parameters below D1's 100, leaving room for ours (idp id, sort, limit, offset).
-    const compiled = compileFilter(filter, resourceType);
+    const compiled = compileFilter(filter, resourceType, { idpId: ctx.idp.id });
     if (!compiled.ok) return compiled;
     where = compiled.value.where;
     whereParams = compiled.value.params;

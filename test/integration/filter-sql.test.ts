@@ -156,8 +156,9 @@ beforeAll(async () => {
   await db.batch(statements);
 });
 
-async function sqlIds(filter: Filter, rt: "User" | "Group", idp = IDP): Promise<string[]> {
-  const compiled = compileFilter(filter, rt);
+/** Ids matched in SQL; `withIdp` passes the connection id to the compiler (emails semi-joins on the idp index), else it compiles without. */
+async function sqlIds(filter: Filter, rt: "User" | "Group", idp = IDP, withIdp = true): Promise<string[]> {
+  const compiled = compileFilter(filter, rt, withIdp ? { idpId: idp } : {});
   if (!compiled.ok) throw compiled.error;
   const [table, a] = rt === "User" ? ["users u", "u"] : ["groups g", "g"];
   const { results } = await env.DB.prepare(`SELECT ${a}.id AS id FROM ${table} WHERE ${a}.idp_id = ? AND (${compiled.value.where}) ORDER BY ${a}.id`)
@@ -292,6 +293,7 @@ describe("compiled filters on D1: Users", () => {
   ])("%s → %j", async (text, expected) => {
     const filter = parse(text);
     expect(await sqlIds(filter, "User")).toEqual(expected);
+    expect(await sqlIds(filter, "User", IDP, false)).toEqual(expected);
     expect(memoryIds(filter, "User")).toEqual(expected);
   });
 
@@ -366,6 +368,8 @@ const arbitraryUserFilter: fc.Arbitrary<Filter> = (() => {
   const subs = fc.constantFrom("value", "type", "primary", "display");
   const value = fc.oneof(
     fc.constantFrom("bjensen", "B", "", "%", "_", "*", "work", "WORK", "Tour", "ext-abc", "Ext-ABC", "g1", "m-1", "2026-03-01", "2026-11-23T18:20:50.122Z", "[]", "É"),
+    // emails needles: ≥ 3 characters go through the trigram index, with LIKE wildcards, quotes, backslashes, unicode
+    fc.constantFrom("@example.", "js%home", "S%H", "Jensen.ORG", "émile@", "MILE", ".fr", '"x"', "a\\b", "%_u"),
     fc.string({ maxLength: 4 }),
     fc.constantFrom(0, 3, 7, 7.5, -1, true, false, null),
   );
@@ -401,7 +405,9 @@ describe("properties on D1", () => {
         const filter = reparsed.value;
         if (!compileFilter(filter, "User").ok) return; // a 400, e.g. "gt" on a boolean
         compiled++;
-        expect(await sqlIds(filter, "User")).toEqual(memoryIds(filter, "User"));
+        const expected = memoryIds(filter, "User");
+        expect(await sqlIds(filter, "User")).toEqual(expected);
+        expect(await sqlIds(filter, "User", IDP, false)).toEqual(expected);
       }),
       { numRuns: 400 },
     );

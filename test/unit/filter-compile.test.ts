@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { compileFilter, compileSort, escapeGlob, escapeLike, MAX_FILTER_PARAMS, prefixUpperBound } from "../../src/scim/filter/compile";
+import { compileFilter, compileSort, MAX_FILTER_PARAMS } from "../../src/scim/filter/compile";
+import { escapeGlob, escapeLike, prefixUpperBound, trigramPhrase } from "../../src/scim/filter/patterns";
 import { parseFilter } from "../../src/scim/filter/parse";
 import type { Filter } from "../../src/scim/filter/ast";
 
@@ -12,11 +13,19 @@ function f(text: string): Filter {
   return r.value;
 }
 
-function compile(text: string, rt: "User" | "Group" = "User") {
-  const r = compileFilter(f(text), rt);
+const IDP = "idp-1";
+
+/** As src/directory/list.ts calls it: with the connection id (emails as semi-joins). */
+function compile(text: string, rt: "User" | "Group" = "User", options: { idpId?: string } = { idpId: IDP }) {
+  const r = compileFilter(f(text), rt, options);
   if (!r.ok) throw new Error(r.error.message);
   return r.value;
 }
+
+const IN_EMAILS = "u.id IN (SELECT ue.user_id FROM user_emails ue WHERE ue.idp_id = ?";
+/** `+` keeps the idp term off the B-tree so that the trigram index drives (see matchElements). */
+const IN_EMAILS_TRIGRAM = "u.id IN (SELECT ue.user_id FROM user_emails ue WHERE +ue.idp_id = ?";
+const TRIGRAM = "ue.rowid IN (SELECT rowid FROM user_emails_trigram WHERE user_emails_trigram MATCH ?)";
 
 describe("compileFilter: SQL per attribute and operator", () => {
   it.each<[string, string, unknown[]]>([
@@ -77,9 +86,24 @@ describe("compileFilter: SQL per attribute and operator", () => {
       "((CASE WHEN json_type(u.resource, ?) = 'text' THEN lower(json_extract(u.resource, ?)) END) = ?)",
       ['$."urn:example:custom:1.0:User"."nick"', '$."urn:example:custom:1.0:User"."nick"', "bee"],
     ],
-    // emails: EXISTS over user_emails
-    ['emails.value eq "A@X.com"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower = ?))", ["a@x.com"]],
-    ['emails eq "A@X.com"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower = ?))", ["a@x.com"]],
+    // emails: a semi-join on the (idp_id, value_lower) index when the condition can seek it …
+    ['emails.value eq "A@X.com"', `${IN_EMAILS} AND (ue.value_lower = ?))`, [IDP, "a@x.com"]],
+    ['emails eq "A@X.com"', `${IN_EMAILS} AND (ue.value_lower = ?))`, [IDP, "a@x.com"]],
+    ['emails.value sw "User0054321@"', `${IN_EMAILS} AND (ue.value_lower >= ? AND ue.value_lower < ?))`, [IDP, "user0054321@", "user0054321A"]],
+    ['emails[value eq "a" or value sw "b"]', `${IN_EMAILS} AND ((ue.value_lower = ?) OR (ue.value_lower >= ? AND ue.value_lower < ?)))`, [IDP, "a", "b", "c"]],
+    // … and co/ew with ≥ 3 characters through the trigram index (FTS5 phrase, `"` doubled), then the exact LIKE
+    ['emails.value co "USER0054321@"', `${IN_EMAILS_TRIGRAM} AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\')))`, [IDP, '"user0054321@"', "%user0054321@%"]],
+    // ew stays a per-user EXISTS: domain searches match most users, and EXISTS finds a page at once.
+    ['emails.value ew "@X.com"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower LIKE ? ESCAPE '\\'))", ["%@x.com"]],
+    ['emails.value co "A\\"b%_\\\\"', `${IN_EMAILS_TRIGRAM} AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\')))`, [IDP, '"a""b%_\\"', '%a"b\\%\\_\\\\%']],
+    ['emails.value co "😀😀x"', `${IN_EMAILS_TRIGRAM} AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\')))`, [IDP, '"😀😀x"', "%😀😀x%"]],
+    [
+      'emails[type eq "work" and value co "@example.com"]',
+      `${IN_EMAILS_TRIGRAM} AND ((lower(ue.type) = ?) AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\'))))`,
+      [IDP, "work", '"@example.com"', "%@example.com%"],
+    ],
+    ['not (emails.value co "abc")', `(NOT coalesce(${IN_EMAILS_TRIGRAM} AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\'))), 0))`, [IDP, '"abc"', "%abc%"]],
+    // EXISTS when no index can drive: presence, other sub-attributes, ranges, negation inside, `or` with a non-value term …
     ["emails pr", "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id)", []],
     [
       "emails.primary eq true",
@@ -87,16 +111,24 @@ describe("compileFilter: SQL per attribute and operator", () => {
       ['$."emails"[', ']."primary"', "true"],
     ],
     [
-      'emails[type eq "work" and value co "@example.com"]',
-      "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND ((lower(ue.type) = ?) AND (ue.value_lower LIKE ? ESCAPE '\\')))",
-      ["work", "%@example.com%"],
-    ],
-    [
       'emails.display eq "Work"',
       "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (lower(json_extract(u.resource, (? || ue.position || ?))) = ?))",
       ['$."emails"[', '].\"display\"', "work"],
     ],
     ['emails.type ne "work"', "(NOT coalesce(EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (lower(ue.type) = ?)), 0))", ["work"]],
+    ['emails.value gt "m"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower > ?))", ["m"]],
+    // co/ew under 3 characters (code points): no trigram, and a scan is no better than EXISTS, which can stop early
+    ['emails.value co "ab"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower LIKE ? ESCAPE '\\'))", ["%ab%"]],
+    ['emails.value ew "@X"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower LIKE ? ESCAPE '\\'))", ["%@x"]],
+    ['emails.value co "ÉÉ"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower LIKE ? ESCAPE '\\'))", ["%éé%"]],
+    ['emails[not (value eq "a")]', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (NOT coalesce((ue.value_lower = ?), 0)))", ["a"]],
+    ['emails[value eq "a" or type eq "work"]', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND ((ue.value_lower = ?) OR (lower(ue.type) = ?)))", ["a", "work"]],
+    // … and when the condition reads the user row (primary, display live in u.resource): the trigram index is not used in EXISTS
+    [
+      'emails[value co "abc" and primary eq true]',
+      "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND ((ue.value_lower LIKE ? ESCAPE '\\') AND ((u.resource -> (? || ue.position || ?)) = ?)))",
+      ["%abc%", '$."emails"[', ']."primary"', "true"],
+    ],
     // other multi-valued attributes: json_each
     [
       'phoneNumbers[type eq "work"]',
@@ -131,6 +163,21 @@ describe("compileFilter: SQL per attribute and operator", () => {
     ['meta.resourceType eq "Group"', "('Group' = ?)", ["Group"]],
   ])("Group: %s", (text, where, params) => {
     expect(compile(text, "Group")).toEqual({ where, params });
+  });
+
+  it.each<[string, string, unknown[]]>([
+    ['emails.value eq "A@X.com"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower = ?))", ["a@x.com"]],
+    ['emails.value sw "a"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower >= ? AND ue.value_lower < ?))", ["a", "b"]],
+    ['emails.value co "ab"', "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND (ue.value_lower LIKE ? ESCAPE '\\'))", ["%ab%"]],
+    // the trigram index needs no connection id: still a semi-join
+    ['emails.value co "abc"', `u.id IN (SELECT ue.user_id FROM user_emails ue WHERE (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\')))`, ['"abc"', "%abc%"]],
+    [
+      'emails[type eq "work" and value co "@example.com"]',
+      `u.id IN (SELECT ue.user_id FROM user_emails ue WHERE ((lower(ue.type) = ?) AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\'))))`,
+      ["work", '"@example.com"', "%@example.com%"],
+    ],
+  ])("without the connection id, only the trigram index makes a semi-join: %s", (text, where, params) => {
+    expect(compile(text, "User", {})).toEqual({ where, params });
   });
 });
 
@@ -258,6 +305,19 @@ describe("escaping helpers", () => {
     ["a*b?c[d", "a[*]b[?]c[[]d"],
   ])("escapeGlob(%j) = %j", (input, out) => {
     expect(escapeGlob(input)).toBe(out);
+  });
+
+  it.each<[string, string | undefined]>([
+    ["abc", '"abc"'],
+    ["ab", undefined],
+    ["", undefined],
+    ['a"b', '"a""b"'],
+    ['"""', '""""""""'],
+    ["%_\\", '"%_\\"'],
+    ["😀😀", undefined],
+    ["😀😀😀", '"😀😀😀"'],
+  ])("trigramPhrase(%j) = %j", (input, out) => {
+    expect(trigramPhrase(input)).toBe(out);
   });
 
   it.each<[string, string | undefined]>([

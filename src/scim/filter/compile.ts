@@ -12,11 +12,15 @@
  *   `lower()`/LIKE, which fold ASCII only;
  * - caseExact strings use `=`, ranges and GLOB (LIKE is case-insensitive in SQLite); LIKE/GLOB
  *   wildcards in values are escaped, so `co "%"` matches only a literal '%'.
+ * Multi-valued attributes match if any element does: `EXISTS (SELECT 1 FROM <child> WHERE <parent link> AND …)`,
+ * or, for `emails` conditions that an index can answer, `u.id IN (SELECT ue.user_id FROM user_emails ue
+ * WHERE ue.idp_id = ? AND …)`, with co/ew narrowed by an FTS5 trigram index (see matchElements).
  */
 import { err, ok, scimErrors, type Result } from "../errors";
 import type { CompareOp, Filter, FilterValue } from "./ast";
 import { normaliseDateTime } from "./datetime";
 import { splitAttrPath } from "./path";
+import { escapeGlob, escapeLike, prefixUpperBound, trigramPhrase } from "./patterns";
 import { resolveTarget, tableAlias, type CollectionTarget, type Param, type ResourceType, type ScalarTarget, type Sql, type Target } from "./targets";
 
 /** D1 binds at most 100 parameters per statement; leave room for idp id, sort, limit and offset. */
@@ -29,6 +33,27 @@ interface Scope {
   rt: ResourceType;
   collection?: CollectionTarget;
   prefix?: string;
+  /** The caller's connection id: bound inside semi-joins (matchElements). */
+  idpId?: string;
+  /** Inside a semi-join: co/ew may narrow through the element's trigram index. */
+  trigram?: boolean;
+}
+
+/** A compiled condition and, inside a collection, what it lets matchElements do. */
+interface Cond extends Sql {
+  /** Every element it matches is found by an index search: "index" — the (idp, value) B-tree (eq, sw); "trigram" — FTS5 (co/ew, ≥ 3 characters). */
+  seek?: "index" | "trigram";
+  /** Reads the parent row, so a semi-join subquery would be re-run per row. */
+  correlated?: boolean;
+}
+
+/** Options of compileFilter. */
+export interface CompileOptions {
+  /**
+   * The connection the caller restricts to (`u.idp_id = ?`). `emails` eq/sw need it to search the
+   * (idp_id, value_lower) index; without it they compile to a correlated EXISTS (exact, but a probe per user).
+   */
+  idpId?: string;
 }
 
 /** Joins fixed SQL text and fragments; every interpolation is an `Sql` (values only via `bind`). */
@@ -47,8 +72,8 @@ const raw = (sql: string): Sql => ({ sql, params: [] });
 const invalid = (detail: string) => err(scimErrors.invalidFilter(detail));
 
 /** Compiles a parsed filter to a WHERE fragment with anonymous `?` placeholders, in the order of `params`. */
-export function compileFilter(filter: Filter, resourceType: ResourceType): Result<{ where: string; params: Param[] }> {
-  const compiled = compileNode(filter, { rt: resourceType });
+export function compileFilter(filter: Filter, resourceType: ResourceType, options: CompileOptions = {}): Result<{ where: string; params: Param[] }> {
+  const compiled = compileNode(filter, { rt: resourceType, idpId: options.idpId });
   if (!compiled.ok) return compiled;
   if (compiled.value.params.length > MAX_FILTER_PARAMS) {
     return invalid(`The filter is too complex: it needs ${compiled.value.params.length} bound values (at most ${MAX_FILTER_PARAMS})`);
@@ -56,7 +81,7 @@ export function compileFilter(filter: Filter, resourceType: ResourceType): Resul
   return ok({ where: compiled.value.sql, params: compiled.value.params });
 }
 
-function compileNode(f: Filter, scope: Scope): Result<Sql> {
+function compileNode(f: Filter, scope: Scope): Result<Cond> {
   switch (f.kind) {
     case "and":
     case "or": {
@@ -64,14 +89,19 @@ function compileNode(f: Filter, scope: Scope): Result<Sql> {
       if (!left.ok) return left;
       const right = compileNode(f.right, scope);
       if (!right.ok) return right;
-      return ok(f.kind === "and" ? q`(${left.value} AND ${right.value})` : q`(${left.value} OR ${right.value})`);
+      const [l, r] = [left.value, right.value];
+      const correlated = l.correlated === true || r.correlated === true;
+      // `and` seeks if either side does (the B-tree preferred); `or` only if both do.
+      if (f.kind === "and") return ok({ ...q`(${l} AND ${r})`, seek: l.seek === "index" || r.seek === "index" ? "index" : (l.seek ?? r.seek), correlated });
+      const seek = l.seek && r.seek ? (l.seek === r.seek ? l.seek : "index") : undefined;
+      return ok({ ...q`(${l} OR ${r})`, seek, correlated });
     }
     case "not": {
       const inner = compileNode(f.filter, scope);
-      return inner.ok ? ok(negate(inner.value)) : inner;
+      return inner.ok ? ok({ ...negate(inner.value), correlated: inner.value.correlated }) : inner;
     }
     case "present":
-      return onTarget(f.path, scope, true, (t) => ok(scalarPresent(t)));
+      return onTarget(f.path, scope, true, (t) => ok({ ...scalarPresent(t), correlated: t.correlated }));
     case "compare":
       return compileCompare(f.path, f.op, f.value, scope);
     case "valuePath":
@@ -85,16 +115,16 @@ function negate(s: Sql): Sql {
 }
 
 /** RFC 7644 §3.4.2.2 Table 3, one case per operator. */
-function compileCompare(path: string, op: CompareOp, value: FilterValue, scope: Scope): Result<Sql> {
+function compileCompare(path: string, op: CompareOp, value: FilterValue, scope: Scope): Result<Cond> {
   switch (op) {
     case "ne": {
       const eq = compileCompare(path, "eq", value, scope);
-      return eq.ok ? ok(negate(eq.value)) : eq;
+      return eq.ok ? ok({ ...negate(eq.value), correlated: eq.value.correlated }) : eq;
     }
     case "eq":
       if (value === null) {
-        const present = onTarget(path, scope, true, (t) => ok(scalarPresent(t)));
-        return present.ok ? ok(negate(present.value)) : present;
+        const present = compileNode({ kind: "present", path }, scope);
+        return present.ok ? ok({ ...negate(present.value), correlated: present.value.correlated }) : present;
       }
       return onTarget(path, scope, false, (t) => scalarCompare(t, op, value, path));
     case "co":
@@ -115,12 +145,21 @@ function resolveIn(path: string, scope: Scope): Result<Target> {
   if (!split || split.schema !== undefined || split.subAttr !== undefined) {
     return invalid(`Inside "[…]" paths are sub-attribute names, got "${path}"`);
   }
-  if (scope.collection) return scope.collection.element(split.attr);
+  if (scope.collection) {
+    const element = scope.collection.element(split.attr);
+    return element.ok && !scope.trigram ? ok(withoutTrigram(element.value)) : element;
+  }
   return resolveTarget(scope.rt, `${scope.prefix}.${split.attr}`);
 }
 
+function withoutTrigram(t: ScalarTarget): ScalarTarget {
+  if (t.trigram === undefined) return t;
+  const { trigram: _, ...rest } = t;
+  return rest;
+}
+
 /** Applies a scalar condition to whatever the path resolves to; multi-valued attributes match if any element does. */
-function onTarget(path: string, scope: Scope, forPresent: boolean, leaf: (t: ScalarTarget) => Result<Sql>): Result<Sql> {
+function onTarget(path: string, scope: Scope, forPresent: boolean, leaf: (t: ScalarTarget) => Result<Cond>): Result<Cond> {
   const resolved = resolveIn(path, scope);
   if (!resolved.ok) return resolved;
   const t = resolved.value;
@@ -133,8 +172,7 @@ function onTarget(path: string, scope: Scope, forPresent: boolean, leaf: (t: Sca
       if (sub === undefined) return ok(exists(t));
       const element = t.element(sub);
       if (!element.ok) return element;
-      const cond = leaf(element.value);
-      return cond.ok ? ok(exists(t, cond.value)) : cond;
+      return matchElements(t, scope, (trigram) => leaf(trigram ? element.value : withoutTrigram(element.value)));
     }
     case "complex": {
       if (forPresent) return ok(jsonPresent(t.json.doc, t.json.path));
@@ -153,8 +191,37 @@ function exists(t: CollectionTarget, cond?: Sql): Sql {
     : q`EXISTS (SELECT 1 FROM ${from} WHERE ${raw(t.where)} AND ${cond})`;
 }
 
+/**
+ * "Some element matches `cond`". A correlated EXISTS makes SQLite walk the users in ORDER BY order and probe
+ * the child table per user (100,000 users: ~100 ms to find one). When the collection has a semi-join and the
+ * condition seeks an index without reading the parent row, `u.id IN (SELECT ue.user_id FROM user_emails ue
+ * WHERE …)` is evaluated once, through that index, instead:
+ * - "index" needs the connection id, the first column of user_emails_idp_value: `ue.idp_id = ? AND …`;
+ * - "trigram" does not (the trigram index spans connections), but narrows with it when known: `+ue.idp_id = ?`,
+ *   the `+` keeping it off the B-tree, which SQLite would otherwise prefer without ANALYZE statistics
+ *   (EXPLAIN QUERY PLAN on D1). Without the id the semi-join is still exact: user ids are global keys and
+ *   the caller keeps to `u.idp_id = ?`, as with EXISTS, which never looked at ue.idp_id either.
+ * `cond` is compiled per form: only the semi-join uses the trigram index (in an EXISTS it would be one more
+ * MATCH for nothing). Both forms are two-valued (user_id is NOT NULL), so `not` and `ne` keep their meaning.
+ */
+function matchElements(t: CollectionTarget, scope: Scope, cond: (trigram: boolean) => Result<Cond>): Result<Cond> {
+  const semi = t.semiJoin;
+  if (semi !== undefined) {
+    const c = cond(true);
+    if (!c.ok) return c;
+    const { seek, correlated } = c.value;
+    const select = q`${raw(semi.outer)} IN (SELECT ${raw(semi.key)} FROM ${raw(t.from)} WHERE`;
+    if (!correlated && scope.idpId !== undefined && seek !== undefined) {
+      return ok(q`${select} ${raw(seek === "trigram" ? `+${semi.idp}` : semi.idp)} = ${bind(scope.idpId)} AND ${c.value})`);
+    }
+    if (!correlated && seek === "trigram") return ok(q`${select} ${c.value})`);
+  }
+  const c = cond(false);
+  return c.ok ? ok(exists(t, c.value)) : c;
+}
+
 /** valuePath (RFC 7644 §3.4.2.2): one element must satisfy the whole inner filter. */
-function compileValuePath(path: string, inner: Filter, scope: Scope): Result<Sql> {
+function compileValuePath(path: string, inner: Filter, scope: Scope): Result<Cond> {
   if (scope.collection !== undefined || scope.prefix !== undefined) return invalid(`"${path}[…]": valuePath filters cannot be nested`);
   const resolved = resolveTarget(scope.rt, path);
   if (!resolved.ok) return resolved;
@@ -162,8 +229,7 @@ function compileValuePath(path: string, inner: Filter, scope: Scope): Result<Sql
   switch (t.kind) {
     case "collection": {
       if (t.sub !== undefined) return invalid(`"${path}[…]": a valuePath names an attribute, not a sub-attribute`);
-      const cond = compileNode(inner, { rt: scope.rt, collection: t });
-      return cond.ok ? ok(exists(t, cond.value)) : cond;
+      return matchElements(t, scope, (trigram) => compileNode(inner, { rt: scope.rt, collection: t, trigram }));
     }
     case "complex":
       return compileNode(inner, { rt: scope.rt, prefix: t.path });
@@ -184,7 +250,12 @@ function jsonPresent(doc: string, path: Sql): Sql {
   return q`((${raw(doc)} -> ${path}) NOT IN ('null', '""', '[]', '{}'))`;
 }
 
-function scalarCompare(t: ScalarTarget, op: Op, value: string | number | boolean, path: string): Result<Sql> {
+function scalarCompare(t: ScalarTarget, op: Op, value: string | number | boolean, path: string): Result<Cond> {
+  const compared = compareValue(t, op, value, path);
+  return compared.ok && t.correlated ? ok({ ...compared.value, correlated: true }) : compared;
+}
+
+function compareValue(t: ScalarTarget, op: Op, value: string | number | boolean, path: string): Result<Cond> {
   if (typeof value === "boolean" || t.type === "boolean") return booleanEq(t, op, value, path);
   switch (t.type) {
     case "dateTime": {
@@ -201,7 +272,7 @@ function scalarCompare(t: ScalarTarget, op: Op, value: string | number | boolean
     case "string": {
       if (typeof value !== "string") return invalid(`"${path}" is a string: quote the value`);
       const expr = t.caseExact || t.lowered ? t.expr : q`lower(${t.expr})`;
-      return ok(stringOp(expr, op, t.caseExact ? value : value.toLowerCase(), t.caseExact));
+      return ok(stringOp(expr, op, t.caseExact ? value : value.toLowerCase(), t.caseExact, t));
     }
     case "any": {
       // An unknown-extension attribute: typed by the literal, and only values of that JSON type match.
@@ -219,7 +290,7 @@ function scalarCompare(t: ScalarTarget, op: Op, value: string | number | boolean
 }
 
 /** Booleans support eq (and ne, via not): RFC 7644 §3.4.2.2 makes gt/ge/lt/le on booleans a 400. */
-function booleanEq(t: ScalarTarget, op: Op, value: string | number | boolean, path: string): Result<Sql> {
+function booleanEq(t: ScalarTarget, op: Op, value: string | number | boolean, path: string): Result<Cond> {
   if (t.type !== "boolean" && t.type !== "any") return invalid(`"${path}" is not a boolean`);
   if (typeof value !== "boolean") return invalid(`"${path}" is a boolean: compare it with true or false`);
   if (op !== "eq") return invalid(`"${op}" is not allowed on boolean attribute "${path}" (RFC 7644 §3.4.2.2)`);
@@ -229,10 +300,16 @@ function booleanEq(t: ScalarTarget, op: Op, value: string | number | boolean, pa
 
 const SQL_CMP: Record<"eq" | "gt" | "ge" | "lt" | "le", string> = { eq: "=", gt: ">", ge: ">=", lt: "<", le: "<=" };
 
-/** String operators on an already case-folded expression and value. */
-function stringOp(expr: Sql, op: Op, value: string, caseExact: boolean): Sql {
+/**
+ * String operators on an already case-folded expression and value. `index` says which indexes the
+ * expression has (an element of a semi-join collection, see matchElements): it sets `seek`, and with
+ * a trigram index co/ew of ≥ 3 characters are narrowed by it before the exact LIKE.
+ */
+function stringOp(expr: Sql, op: Op, value: string, caseExact: boolean, index: Pick<ScalarTarget, "indexed" | "trigram"> = {}): Cond {
+  const seek = index.indexed ? ("index" as const) : undefined;
   switch (op) {
     case "eq":
+      return { ...q`(${expr} = ${bind(value)})`, seek };
     case "gt":
     case "ge":
     case "lt":
@@ -241,38 +318,24 @@ function stringOp(expr: Sql, op: Op, value: string, caseExact: boolean): Sql {
     case "sw": {
       // A range, not LIKE, so an index on the column (user_name_lower, value_lower, …) is used.
       const upper = prefixUpperBound(value);
-      return upper === undefined ? q`(${expr} >= ${bind(value)})` : q`(${expr} >= ${bind(value)} AND ${expr} < ${bind(upper)})`;
+      return { ...(upper === undefined ? q`(${expr} >= ${bind(value)})` : q`(${expr} >= ${bind(value)} AND ${expr} < ${bind(upper)})`), seek };
     }
     case "co":
-      return caseExact ? q`(${expr} GLOB ${bind(`*${escapeGlob(value)}*`)})` : q`(${expr} LIKE ${bind(`%${escapeLike(value)}%`)} ESCAPE '\\')`;
-    case "ew":
-      return caseExact ? q`(${expr} GLOB ${bind(`*${escapeGlob(value)}`)})` : q`(${expr} LIKE ${bind(`%${escapeLike(value)}`)} ESCAPE '\\')`;
+    case "ew": {
+      if (caseExact) return q`(${expr} GLOB ${bind(`*${escapeGlob(value)}${op === "co" ? "*" : ""}`)})`;
+      const like = q`(${expr} LIKE ${bind(`%${escapeLike(value)}${op === "co" ? "%" : ""}`)} ESCAPE '\\')`;
+      // Only `co` takes the trigram path: `ew` is mostly a domain search (`ew "@example.com"`) that matches
+      // most users, where the per-user EXISTS finds a page at once and the trigram semi-join must build it all.
+      const phrase = index.trigram && op === "co" ? trigramPhrase(value) : undefined;
+      // No seek without the trigram index: a scan of the connection's (idp, value) entries costs as much as
+      // the per-user EXISTS probes, which stop early when the needle is common (short needles usually are).
+      if (index.trigram === undefined || phrase === undefined) return like;
+      // The MATCH finds the rows whose value holds the needle's trigrams in sequence: every row the LIKE
+      // matches, and possibly more (FTS5 folds case its own way); the LIKE keeps the semantics exact.
+      const fts = raw(index.trigram.table);
+      return { ...q`(${raw(index.trigram.rowid)} IN (SELECT rowid FROM ${fts} WHERE ${fts} MATCH ${bind(phrase)}) AND ${like})`, seek: "trigram" };
+    }
   }
-}
-
-/** LIKE wildcards `%` `_` and the escape character itself, escaped with `\` (used with ESCAPE '\'). */
-export function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, "\\$&");
-}
-
-/** GLOB wildcards `*` `?` `[` as one-character classes (`[*]`), the only escape GLOB has. */
-export function escapeGlob(value: string): string {
-  return value.replace(/[*?[]/g, "[$&]");
-}
-
-/**
- * The least string greater than every string starting with `prefix` (code-point order, which is
- * SQLite's BINARY order for UTF-8): the last incrementable code point + 1. `undefined` if none.
- */
-export function prefixUpperBound(prefix: string): string | undefined {
-  const cps = Array.from(prefix, (c) => c.codePointAt(0)!);
-  for (let i = cps.length - 1; i >= 0; i--) {
-    const cp = cps[i]!;
-    if (cp >= 0x10ffff) continue;
-    const next = cp + 1 === 0xd800 ? 0xe000 : cp + 1;
-    return String.fromCodePoint(...cps.slice(0, i), next);
-  }
-  return undefined;
 }
 
 /**

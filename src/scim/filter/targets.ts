@@ -30,9 +30,15 @@ export interface ScalarTarget {
   lowered: boolean;
   /** Set for JSON-backed values: the document expression (no params) and the JSON path (bound). */
   json?: { doc: string; path: Sql };
+  /** Inside a collection with a `semiJoin`: an index on (its idp column, this column) serves eq and sw. */
+  indexed?: boolean;
+  /** An FTS5 trigram index over this column (migrations/0003_email_trigram.sql) and the rowid it is keyed by: narrows co/ew. */
+  trigram?: { table: string; rowid: string };
+  /** Reads the parent row (`u.resource`), so a subquery over the collection cannot be evaluated once. */
+  correlated?: boolean;
 }
 
-/** A multi-valued attribute: rows of a child table or of `json_each`, matched with EXISTS. */
+/** A multi-valued attribute: rows of a child table or of `json_each`, matched with EXISTS (or a semi-join). */
 export interface CollectionTarget {
   kind: "collection";
   /** `SELECT … FROM <from> WHERE <where>`; `params` are those of from+where, in order. */
@@ -45,6 +51,11 @@ export interface CollectionTarget {
   element(sub: string): Result<ScalarTarget>;
   /** ORDER BY inside the subquery that picks the value to sort by: primary first, else first (RFC 7644 §3.4.2.3). */
   firstOrder: string;
+  /**
+   * Set when the collection can also be matched as `<outer> IN (SELECT <key> FROM <from> WHERE <idp> = ? AND …)`:
+   * an element condition on an `indexed` or `trigram` column then costs one index search, not a probe per row.
+   */
+  semiJoin?: { outer: string; key: string; idp: string };
 }
 
 /** A single-valued complex attribute (`name`, `urn:…:enterprise:2.0:User:manager`). */
@@ -69,8 +80,9 @@ export function jsonPath(keys: string[]): string {
 }
 
 /** A column or fixed expression; `caseExact` is filled in from the registry by `withRegistryCase`. */
-function column(sql: string, type: ScalarTarget["type"], opts: { lowered?: boolean } = {}): ScalarTarget {
-  return { kind: "scalar", expr: { sql, params: [] }, type, caseExact: false, lowered: opts.lowered ?? false };
+function column(sql: string, type: ScalarTarget["type"], opts: Pick<ScalarTarget, "indexed" | "trigram"> & { lowered?: boolean } = {}): ScalarTarget {
+  const { lowered = false, ...rest } = opts;
+  return { kind: "scalar", expr: { sql, params: [] }, type, caseExact: false, lowered, ...rest };
 }
 
 function jsonScalar(doc: string, keys: string[], def: AttributeDef | undefined): ScalarTarget {
@@ -130,13 +142,14 @@ function coreColumn(rt: ResourceType, key: string): ScalarTarget | null | undefi
 function tableCollection(rt: ResourceType, attr: AttributeDef, sub: string | undefined): CollectionTarget | undefined {
   const key = `${rt}.${attr.name}`;
   const subDef = (name: string) => attr.subAttributes?.find((s) => s.name.toLowerCase() === name.toLowerCase());
-  const make = (from: string, where: string, firstOrder: string, cols: Record<string, ScalarTarget | null>): CollectionTarget => ({
+  const make = (from: string, where: string, firstOrder: string, cols: Record<string, ScalarTarget | null>, semiJoin?: CollectionTarget["semiJoin"]): CollectionTarget => ({
     kind: "collection",
     from,
     where,
     params: [],
     sub,
     firstOrder,
+    ...(semiJoin ? { semiJoin } : {}),
     element(name) {
       const def = subDef(name);
       const target = def ? cols[def.name] : undefined;
@@ -149,13 +162,19 @@ function tableCollection(rt: ResourceType, attr: AttributeDef, sub: string | und
     // `position` is the element's index in resource.emails (src/directory/user-record.ts), so what
     // the columns cannot say — `display`, and whether `primary` was given at all — is read from the
     // JSON at `$."emails"[position]` (prefix and suffix of the path are bound).
-    const atPosition = (name: string) => jsonValue("u.resource", { sql: "(? || ue.position || ?)", params: ['$."emails"[', `]."${name}"`] }, subDef(name));
-    return make("user_emails ue", "ue.user_id = u.id", "ue.is_primary DESC, ue.position", {
-      value: column("ue.value_lower", "string", { lowered: true }),
-      type: column("ue.type", "string"),
-      primary: atPosition("primary"),
-      display: atPosition("display"),
+    const atPosition = (name: string): ScalarTarget => ({
+      ...jsonValue("u.resource", { sql: "(? || ue.position || ?)", params: ['$."emails"[', `]."${name}"`] }, subDef(name)),
+      correlated: true,
     });
+    // value: index user_emails_idp_value (idp_id, value_lower); trigram index user_emails_trigram, keyed by the rowid.
+    const value = column("ue.value_lower", "string", { lowered: true, indexed: true, trigram: { table: "user_emails_trigram", rowid: "ue.rowid" } });
+    return make(
+      "user_emails ue",
+      "ue.user_id = u.id",
+      "ue.is_primary DESC, ue.position",
+      { value, type: column("ue.type", "string"), primary: atPosition("primary"), display: atPosition("display") },
+      { outer: "u.id", key: "ue.user_id", idp: "ue.idp_id" },
+    );
   }
   if (key === "User.groups") {
     return make("group_members gm JOIN groups gg ON gg.id = gm.group_id", "gm.user_id = u.id", "gm.group_id", {
