@@ -265,6 +265,9 @@ export function printTable(headers, rows) {
 }
 
 /** `1.23×` */
+/** A figure rounded to 3 decimals for the JSON results. */
+export const round3 = (x) => Math.round(x * 1000) / 1000;
+
 export const ratio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : "-");
 
 /** Writes `bench/.results/<name>.json`. */

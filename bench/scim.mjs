@@ -31,8 +31,7 @@ import {
   startServer,
   stats,
   USER_SCHEMA,
-  writeResults,
-} from "./lib.mjs";
+  writeResults, round3 } from "./lib.mjs";
 import { printRouteCosts, routeCosts, routeOf } from "./traces.mjs";
 
 const USERS = 100_000;
@@ -231,7 +230,6 @@ export async function runScim({
   }
 }
 
-const round3 = (x) => Math.round(x * 1000) / 1000;
 
 /** Checks that each case does what it claims before timing it (wrong answers are errors, not figures). */
 async function preflight(scim, groupIds, log) {

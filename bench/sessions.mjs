@@ -37,8 +37,7 @@ import {
   startServer,
   stats,
   USER_SCHEMA,
-  writeResults,
-} from "./lib.mjs";
+  writeResults, round3 } from "./lib.mjs";
 import { printRouteCosts, routeCosts, routeOf } from "./traces.mjs";
 
 const CHECK_TARGET = 1.5;
@@ -189,7 +188,6 @@ export async function runSessions({
   }
 }
 
-const round3 = (x) => Math.round(x * 1000) / 1000;
 
 /** Runs scripts/probe-revocation.mjs against this bench's server (own process group, bounded in time). */
 async function runProbe(server, sessions, log) {

@@ -1,16 +1,12 @@
+import { chunks } from "../lib/chunks";
 import type { DirectoryContext } from "./context";
 import type { PageIds } from "./list";
 import { idList } from "./user-store";
 import type { GroupRow, MemberRef } from "./group-record";
 
 /** Member ids per statement: D1 binds at most 100 parameters; a few are the group and its guard. */
-const IDS_PER_STATEMENT = 90;
+const MEMBER_IDS_PER_STATEMENT = 90;
 
-function chunks<T>(items: T[], size = IDS_PER_STATEMENT): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /** One group of this connection, or null (members are never loaded here). */
 export async function findGroup(ctx: DirectoryContext, id: string): Promise<GroupRow | null> {
@@ -48,7 +44,7 @@ export function membersByGroup(groupIds: string[], rows: unknown[]): Map<string,
 /** Members of a page of groups, keyed by group id. */
 export async function membersOfGroups(ctx: DirectoryContext, groupIds: string[]): Promise<Map<string, MemberRef[]>> {
   if (groupIds.length === 0) return new Map();
-  const results = await ctx.db.batch(chunks(groupIds, 99).map((c) => membersStatement(ctx, idList(c))));
+  const results = await ctx.db.batch(chunks(groupIds).map((c) => membersStatement(ctx, idList(c))));
   return membersByGroup(groupIds, results.flatMap((r) => r.results));
 }
 
@@ -58,7 +54,7 @@ export async function missingUsers(ctx: DirectoryContext, ids: string[]): Promis
   if (unique.length === 0) return [];
   const found = new Set<string>();
   const results = await ctx.db.batch(
-    chunks(unique).map((c) => ctx.db.prepare(`SELECT id FROM users WHERE idp_id = ? AND id IN (${c.map(() => "?").join(",")})`).bind(ctx.idp.id, ...c)),
+    chunks(unique, MEMBER_IDS_PER_STATEMENT).map((c) => ctx.db.prepare(`SELECT id FROM users WHERE idp_id = ? AND id IN (${c.map(() => "?").join(",")})`).bind(ctx.idp.id, ...c)),
   );
   for (const r of results) for (const row of r.results as { id: string }[]) found.add(row.id);
   return unique.filter((id) => !found.has(id));
@@ -83,7 +79,7 @@ function guardParams(groupId: string, guard: Guard): (string | number)[] {
 
 /** Set-add of members: one indexed row write per member, whatever the group's size. */
 export function addMemberStatements(ctx: DirectoryContext, groupId: string, ids: string[], guard: Guard): D1PreparedStatement[] {
-  return chunks([...new Set(ids)]).map((c) =>
+  return chunks([...new Set(ids)], MEMBER_IDS_PER_STATEMENT).map((c) =>
     ctx.db
       .prepare(
         `INSERT INTO group_members (group_id, user_id) SELECT ?, column1 FROM (VALUES ${c.map(() => "(?)").join(",")})
@@ -95,7 +91,7 @@ export function addMemberStatements(ctx: DirectoryContext, groupId: string, ids:
 
 /** Set-remove of members. */
 export function removeMemberStatements(ctx: DirectoryContext, groupId: string, ids: string[], guard: Guard): D1PreparedStatement[] {
-  return chunks([...new Set(ids)]).map((c) =>
+  return chunks([...new Set(ids)], MEMBER_IDS_PER_STATEMENT).map((c) =>
     ctx.db
       .prepare(`DELETE FROM group_members WHERE group_id = ? AND user_id IN (${c.map(() => "?").join(",")})${guardSql(guard)}`)
       .bind(groupId, ...c, ...guardParams(groupId, guard)),

@@ -40,17 +40,23 @@ function parsedFilter(params: ListParams): Filter | undefined {
   return params.filter !== undefined && params.filter.trim() !== "" ? unwrap(parseFilter(params.filter)) : undefined;
 }
 
+function countStatement(ctx: DirectoryContext, q: ListQuery): D1PreparedStatement {
+  return ctx.db.prepare(`SELECT count(*) AS n ${q.base}`).bind(...q.params);
+}
+
+/** The page's rows (`columns` = `u.*` / `g.*`), or as `u.id` a subquery for its related rows. */
+function pageSql(q: ListQuery, columns: string, limit: number, offset: number): PageIds {
+  return { sql: `SELECT ${columns} ${q.base} ORDER BY ${q.orderBy} LIMIT ? OFFSET ?`, params: [...q.params, ...q.sortParams, limit, offset] };
+}
+
 async function countOf(ctx: DirectoryContext, q: ListQuery): Promise<number> {
-  return (await ctx.db.prepare(`SELECT count(*) AS n ${q.base}`).bind(...q.params).first<number>("n")) ?? 0;
+  return (await countStatement(ctx, q).first<number>("n")) ?? 0;
 }
 
 async function pageOf<Row>(ctx: DirectoryContext, q: ListQuery, limit: number, offset: number): Promise<Row[]> {
   if (limit <= 0) return [];
-  const page = await ctx.db
-    .prepare(`SELECT ${q.alias}.* ${q.base} ORDER BY ${q.orderBy} LIMIT ? OFFSET ?`)
-    .bind(...q.params, ...q.sortParams, limit, offset)
-    .all<Row>();
-  return page.results;
+  const page = pageSql(q, `${q.alias}.*`, limit, offset);
+  return (await ctx.db.prepare(page.sql).bind(...page.params).all<Row>()).results;
 }
 
 /** The ids of one page, as SQL and its parameters, for a statement that loads the page's related rows. */
@@ -76,27 +82,26 @@ export async function listRows<Row>(
   const filter = parsedFilter(params);
   const q = unwrap(compileQuery(ctx, resourceType, filter, params));
   const counter = resourceType === "User" ? "users" : "groups";
-  const countStatement = filter
-    ? ctx.db.prepare(`SELECT count(*) AS n ${q.base}`).bind(...q.params)
+  const total = filter
+    ? countStatement(ctx, q)
     : ctx.db
         .prepare(`SELECT coalesce((SELECT ${counter} FROM directory_counts WHERE idp_id = ?), (SELECT count(*) FROM ${counter} WHERE idp_id = ?)) AS n`)
         .bind(ctx.idp.id, ctx.idp.id);
-  if (params.count === 0) return { rows: [], totalResults: (await countStatement.first<number>("n")) ?? 0 };
+  if (params.count === 0) return { rows: [], totalResults: (await total.first<number>("n")) ?? 0 };
   const offset = params.startIndex - 1;
-  const order = `ORDER BY ${q.orderBy} LIMIT ? OFFSET ?`;
-  const pageParams = [...q.params, ...q.sortParams, params.count, offset];
-  const statements = [ctx.db.prepare(`SELECT ${q.alias}.* ${q.base} ${order}`).bind(...pageParams)];
-  const withCompanion = companion !== undefined && pageParams.length <= D1_MAX_PARAMS;
-  if (withCompanion) statements.push(companion({ sql: `SELECT ${q.alias}.id ${q.base} ${order}`, params: pageParams }));
+  const page = pageSql(q, `${q.alias}.*`, params.count, offset);
+  const statements = [ctx.db.prepare(page.sql).bind(...page.params)];
+  const withCompanion = companion !== undefined && page.params.length <= D1_MAX_PARAMS;
+  if (withCompanion) statements.push(companion(pageSql(q, `${q.alias}.id`, params.count, offset)));
   const withCount = !filter || offset > 0;
-  if (withCount) statements.push(countStatement);
+  if (withCount) statements.push(total);
   const results = await ctx.db.batch(statements);
   const rows = results[0]!.results as Row[];
   const related = withCompanion ? results[1]!.results : undefined;
   let totalResults: number;
   if (withCount) totalResults = (results[results.length - 1]!.results[0] as { n: number }).n;
   else if (rows.length < params.count) totalResults = rows.length;
-  else totalResults = (await countStatement.first<number>("n")) ?? rows.length;
+  else totalResults = (await total.first<number>("n")) ?? rows.length;
   return { rows, totalResults, related };
 }
 

@@ -64,9 +64,9 @@ scimRoutes.get("/Schemas/:id", (c) => {
 async function listUsers(c: Context<ScimEnv>, params: ListParams) {
   const ctx = c.var.directory;
   const withGroups = wantsAttribute(params, "groups", "User");
-  const { rows, totalResults, related } = await listRows<UserRow>(ctx, "User", params, withGroups ? (page) => groupsOfUsersStatement(ctx, page) : undefined);
+  const { rows, totalResults, related } = await listRows<UserRow>(ctx, "User", params, withGroups ? (page) => groupsOfUsersStatement(ctx.db, page) : undefined);
   const ids = rows.map((r) => r.id);
-  const groups = withGroups ? (related ? groupsByUser(ids, related) : await groupsOfUsers(ctx, ids)) : undefined;
+  const groups = withGroups ? (related ? groupsByUser(ids, related) : await groupsOfUsers(ctx.db, ids)) : undefined;
   const resources = rows.map((r) => project(renderUser(r, ctx.scimBase, groups?.get(r.id)), "User", params));
   return scimJson(c, listResponse(resources, totalResults, params.startIndex));
 }
@@ -90,7 +90,7 @@ scimRoutes.post("/.search", async (c) => {
   const ctx = c.var.directory;
   const params = await searchBody(c);
   const { users, groups, totalResults } = await searchAllRows<UserRow, GroupRow>(ctx, params);
-  const userGroups = wantsAttribute(params, "groups", "User") ? await groupsOfUsers(ctx, users.map((r) => r.id)) : undefined;
+  const userGroups = wantsAttribute(params, "groups", "User") ? await groupsOfUsers(ctx.db, users.map((r) => r.id)) : undefined;
   const members = wantsAttribute(params, "members", "Group") ? await membersOfGroups(ctx, groups.map((r) => r.id)) : undefined;
   const resources = [
     ...users.map((r) => project(renderUser(r, ctx.scimBase, userGroups?.get(r.id)), "User", params)),

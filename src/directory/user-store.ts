@@ -1,3 +1,4 @@
+import { chunks } from "../lib/chunks";
 import type { DirectoryContext } from "./context";
 import type { PageIds } from "./list";
 import type { EmailRow, UserColumns, UserGroupRef, UserRow } from "./user-record";
@@ -19,15 +20,15 @@ export async function findUser(ctx: DirectoryContext, id: string): Promise<UserR
 export async function findUserWithGroups(ctx: DirectoryContext, id: string): Promise<{ row: UserRow; groups: UserGroupRef[] } | null> {
   const [users, groups] = await ctx.db.batch([
     ctx.db.prepare("SELECT * FROM users WHERE id = ? AND idp_id = ?").bind(id, ctx.idp.id),
-    groupsOfUsersStatement(ctx, idList([id])),
+    groupsOfUsersStatement(ctx.db, idList([id])),
   ]);
   const row = (users?.results[0] as UserRow | undefined) ?? null;
   return row ? { row, groups: (groups?.results ?? []) as UserGroupRef[] } : null;
 }
 
 /** Statement listing the groups (`user_id`, `id`, `display_name`) of the users a subquery or id list names. */
-export function groupsOfUsersStatement(ctx: DirectoryContext, users: PageIds): D1PreparedStatement {
-  return ctx.db
+export function groupsOfUsersStatement(db: D1Database, users: PageIds): D1PreparedStatement {
+  return db
     .prepare(
       `SELECT gm.user_id, g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id
        WHERE gm.user_id IN (${users.sql}) ORDER BY g.display_name_lower, g.id`,
@@ -47,12 +48,11 @@ export function groupsByUser(userIds: string[], rows: unknown[]): Map<string, Us
   return out;
 }
 
-/** The groups of a page of users, keyed by user id (chunked to D1's parameter limit). */
-export async function groupsOfUsers(ctx: DirectoryContext, userIds: string[]): Promise<Map<string, UserGroupRef[]>> {
+/** The groups of some users, keyed by user id (chunked to D1's parameter limit). */
+export async function groupsOfUsers(db: D1Database, userIds: string[]): Promise<Map<string, UserGroupRef[]>> {
   if (userIds.length === 0) return new Map();
-  const statements: D1PreparedStatement[] = [];
-  for (let i = 0; i < userIds.length; i += 99) statements.push(groupsOfUsersStatement(ctx, idList(userIds.slice(i, i + 99))));
-  return groupsByUser(userIds, (await ctx.db.batch(statements)).flatMap((r) => r.results));
+  const results = await db.batch(chunks(userIds).map((c) => groupsOfUsersStatement(db, idList(c))));
+  return groupsByUser(userIds, results.flatMap((r) => r.results));
 }
 
 /** INSERT of a new user row. */

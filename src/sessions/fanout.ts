@@ -1,3 +1,5 @@
+import { groupsOfUsers } from "../directory/user-store";
+import { chunks } from "../lib/chunks";
 import { auditStatement } from "../logs/audit";
 import { scimErrors } from "../scim/errors";
 import { sessionEffects } from "./effects";
@@ -38,48 +40,23 @@ export async function forEachLimited<T>(items: T[], work: (item: T) => Promise<u
 
 /** Splits a message into queue-sized ones and sends them. */
 export async function enqueue(env: Env, message: IdentityChangeMessage): Promise<void> {
-  const messages: IdentityChangeMessage[] = [];
-  for (let i = 0; i < message.userIds.length; i += USERS_PER_MESSAGE) {
-    messages.push({ ...message, userIds: message.userIds.slice(i, i + USERS_PER_MESSAGE) });
-  }
-  for (let i = 0; i < messages.length; i += MESSAGES_PER_SEND) {
-    await env.IDENTITY_CHANGES.sendBatch(messages.slice(i, i + MESSAGES_PER_SEND).map((body) => ({ body, contentType: "json" as const })));
+  const messages = chunks(message.userIds, USERS_PER_MESSAGE).map((userIds) => ({ ...message, userIds }));
+  for (const send of chunks(messages, MESSAGES_PER_SEND)) {
+    await env.IDENTITY_CHANGES.sendBatch(send.map((body) => ({ body, contentType: "json" as const })));
   }
 }
 
-/** Reads users' current groups (the snapshot a group change delivers), in chunks of D1's parameter limit. */
+/** Users' current groups (the snapshot a group change delivers), read with the directory's own query. */
 export async function currentGroups(db: D1Database, userIds: string[]): Promise<Map<string, GroupRef[]>> {
-  const out = new Map<string, GroupRef[]>(userIds.map((id) => [id, []]));
-  const statements: D1PreparedStatement[] = [];
-  for (let i = 0; i < userIds.length; i += 99) {
-    const chunk = userIds.slice(i, i + 99);
-    statements.push(
-      db
-        .prepare(
-          `SELECT gm.user_id, g.id, g.display_name AS name FROM group_members gm JOIN groups g ON g.id = gm.group_id
-           WHERE gm.user_id IN (${chunk.map(() => "?").join(",")}) ORDER BY g.display_name_lower, g.id`,
-        )
-        .bind(...chunk),
-    );
-  }
-  if (statements.length === 0) return out;
-  for (const r of await db.batch(statements)) {
-    for (const row of r.results as { user_id: string; id: string; name: string }[]) out.get(row.user_id)?.push({ id: row.id, name: row.name });
-  }
-  return out;
+  const byUser = await groupsOfUsers(db, userIds);
+  return new Map(userIds.map((id) => [id, (byUser.get(id) ?? []).map((g) => ({ id: g.id, name: g.display_name }))]));
 }
 
 /** Users among `userIds` who have ever opened a session; only their objects need to hear about group changes. */
 export async function usersWithSessions(db: D1Database, userIds: string[]): Promise<string[]> {
-  const found: string[] = [];
-  const statements: D1PreparedStatement[] = [];
-  for (let i = 0; i < userIds.length; i += 99) {
-    const chunk = userIds.slice(i, i + 99);
-    statements.push(db.prepare(`SELECT DISTINCT user_id FROM session_index WHERE user_id IN (${chunk.map(() => "?").join(",")})`).bind(...chunk));
-  }
-  if (statements.length === 0) return found;
-  for (const r of await db.batch(statements)) for (const row of r.results as { user_id: string }[]) found.push(row.user_id);
-  return found;
+  if (userIds.length === 0) return [];
+  const statements = chunks(userIds).map((c) => db.prepare(`SELECT DISTINCT user_id FROM session_index WHERE user_id IN (${c.map(() => "?").join(",")})`).bind(...c));
+  return (await db.batch(statements)).flatMap((r) => (r.results as { user_id: string }[]).map((row) => row.user_id));
 }
 
 /** Applies one message's work to every user in it. Idempotent: a redelivery changes nothing more. */
