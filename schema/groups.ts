@@ -1,5 +1,4 @@
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
-import { sql } from "drizzle-orm";
 import { identityProviders } from "./identity-providers";
 import { users } from "./users";
 
@@ -19,7 +18,8 @@ export const groups = sqliteTable(
   },
   (t) => [
     uniqueIndex("groups_idp_display_name").on(t.idpId, t.displayNameLower),
-    uniqueIndex("groups_idp_external_id").on(t.idpId, t.externalId).where(sql`external_id IS NOT NULL`),
+    // RFC 7643 §3.1: externalId is not unique (see users.ts).
+    index("groups_idp_external_id").on(t.idpId, t.externalId),
     index("groups_idp_updated").on(t.idpId, t.updatedAt),
     index("groups_idp_created").on(t.idpId, t.createdAt, t.id),
   ],

@@ -1,4 +1,3 @@
-import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { identityProviders } from "./identity-providers";
 
@@ -28,7 +27,9 @@ export const users = sqliteTable(
   },
   (t) => [
     uniqueIndex("users_idp_user_name").on(t.idpId, t.userNameLower),
-    uniqueIndex("users_idp_external_id").on(t.idpId, t.externalId).where(sql`external_id IS NOT NULL`),
+    // RFC 7643 §3.1 does not make externalId unique, and Microsoft's SCIM test collection creates
+    // several resources with one literal externalId: indexed for lookups, never unique.
+    index("users_idp_external_id").on(t.idpId, t.externalId),
     index("users_idp_email").on(t.idpId, t.email),
     // `revoke_user {email}` looks a person up across every connection.
     index("users_email").on(t.email),

@@ -10,7 +10,6 @@ export function mapConstraintError(error: unknown): never {
   if (message.includes("UNIQUE constraint failed")) {
     if (message.includes("user_name_lower")) throw scimErrors.uniqueness("A user with this userName already exists");
     if (message.includes("display_name_lower")) throw scimErrors.uniqueness("A group with this displayName already exists");
-    if (message.includes("external_id")) throw scimErrors.uniqueness("A resource with this externalId already exists");
     throw scimErrors.uniqueness("The resource conflicts with an existing one");
   }
   if (message.includes("FOREIGN KEY constraint failed")) {

@@ -57,13 +57,21 @@ describe("SCIM /Users", () => {
     expect(again.groups).toEqual([]);
   });
 
-  it("refuses a duplicate userName case-insensitively with 409 uniqueness, and a duplicate externalId", async () => {
+  it("refuses a duplicate userName case-insensitively with 409 uniqueness", async () => {
     await createUser("dup@example.com", { externalId: "e-1" });
     const res = await scim(conn, "POST", "/Users", { schemas: [USER], userName: "DUP@example.com" });
     expect(res.status).toBe(409);
     expect(await res.json()).toEqual({ schemas: [ERROR], status: "409", scimType: "uniqueness", detail: expect.any(String) });
-    const ext = await scim(conn, "POST", "/Users", { schemas: [USER], userName: "other@example.com", externalId: "e-1" });
-    expect(ext.status).toBe(409);
+  });
+
+  it("accepts a repeated externalId (RFC 7643 §3.1; Microsoft's test collection sends one literal value) and finds both by it", async () => {
+    const a = (await createUser("ext-a@example.com", { externalId: "same-ext" })).id;
+    const b = await scim(conn, "POST", "/Users", { schemas: [USER], userName: "ext-b@example.com", externalId: "same-ext" });
+    expect(b.status).toBe(201);
+    const bid = ((await b.json()) as { id: string }).id;
+    const found = (await (await scim(conn, "GET", `/Users?filter=${encodeURIComponent('externalId eq "same-ext"')}`)).json()) as { totalResults: number; Resources: { id: string }[] };
+    expect(found.totalResults).toBe(2);
+    expect(found.Resources.map((r) => r.id).sort()).toEqual([a, bid].sort());
   });
 
   it("lets two connections hold the same userName (uniqueness is per connection)", async () => {
