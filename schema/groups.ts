@@ -31,6 +31,8 @@ export const groupMembers = sqliteTable(
   {
     groupId: text("group_id").notNull().references(() => groups.id, { onDelete: "cascade" }),
     userId: text("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+    /** The member `display` the client sent (RFC 7643 §2.4: immutable, set by the client); null when it sent none. */
+    display: text("display"),
   },
   (t) => [primaryKey({ columns: [t.groupId, t.userId] }), index("group_members_user").on(t.userId)],
 );

@@ -4,3 +4,4 @@ export * from "./groups";
 export * from "./logs";
 export * from "./sessions";
 export * from "./counts";
+export * from "./outbox";

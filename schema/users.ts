@@ -22,6 +22,12 @@ export const users = sqliteTable(
     active: integer("active", { mode: "boolean" }).notNull().default(true),
     resource: text("resource").notNull(),
     version: integer("version").notNull().default(1),
+    /**
+     * Per-user group-membership counter, bumped in the same D1 batch as every membership change that
+     * touches the user. It is what the user's Durable Object orders group changes by: two changes can
+     * never carry the same number (a clock could), and a login passes the value it read.
+     */
+    groupsVersion: integer("groups_version").notNull().default(0),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
