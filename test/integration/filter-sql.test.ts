@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Filter } from "../../src/scim/filter/ast";
+import type { Filter, SubAttrFilter } from "../../src/scim/filter/ast";
 import { compileFilter, compileSort } from "../../src/scim/filter/compile";
 import { matchesFilter } from "../../src/scim/filter/evaluate";
 import { parseFilter } from "../../src/scim/filter/parse";
@@ -225,6 +225,21 @@ describe("compiled filters on D1: Users", () => {
     ['emails.type eq "work" and emails.value co "jensen"', ["u1"]],
     ['emails[type eq "work"] and not (emails[primary eq true])', ["u4"]],
     ['emails[display eq "WORK MAIL"]', ["u1"]],
+    // attr[filter].sub op value (Entra ID): the same element satisfies the brackets and the comparison
+    ['emails[type eq "work"].value eq "bjensen@example.com"', ["u1"]],
+    ['emails[type eq "work"].value eq "babs@jensen.org"', []],
+    ['emails[type eq "home"].value eq "babs@jensen.org"', ["u1"]],
+    ['EMAILS[TYPE eq "WORK"].VALUE co "example"', ["u1", "u2", "u4"]],
+    ['emails[type eq "work"].value ew ".com"', ["u1"]],
+    ['emails[type eq "home"].primary eq true', ["u2"]],
+    ['emails[primary eq true].type eq "home"', ["u2"]],
+    ['emails[type eq "work"].display pr', ["u1"]],
+    ['emails[type eq "work"].value ne "bjensen@example.com"', ["u2", "u4"]],
+    ['not (emails[type eq "work"].value eq "bjensen@example.com")', ["u2", "u3", "u4"]],
+    ['phoneNumbers[type eq "work"].value sw "555"', ["u1"]],
+    ['groups[display sw "tour"].value eq "g1"', ["u1", "u2"]],
+    [`${ENT}:manager[value eq "M-1"].displayName eq "john smith"`, ["u1"]],
+    ['name[givenName eq "John"].familyName eq "Jensen"', []],
     ["emails pr", ["u1", "u2", "u4"]],
     ["not (emails pr)", ["u3"]],
     ['emails.type ne "home"', ["u3", "u4"]],
@@ -376,6 +391,7 @@ const arbitraryUserFilter: fc.Arbitrary<Filter> = (() => {
   const op = fc.constantFrom("eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le" as const);
   const leaf = (p: fc.Arbitrary<string>): fc.Arbitrary<Filter> =>
     fc.oneof(fc.record({ kind: fc.constant("compare" as const), path: p, op, value }), fc.record({ kind: fc.constant("present" as const), path: p }));
+  const subLeaf = leaf(subs) as fc.Arbitrary<SubAttrFilter>;
   const inner = fc.letrec<{ f: Filter }>((tie) => ({
     f: fc.oneof(
       { depthSize: "small" },
@@ -391,6 +407,8 @@ const arbitraryUserFilter: fc.Arbitrary<Filter> = (() => {
       fc.record({ kind: fc.constantFrom("and" as const, "or" as const), left: tie("f"), right: tie("f") }),
       fc.record({ kind: fc.constant("not" as const), filter: tie("f") }),
       fc.record({ kind: fc.constant("valuePath" as const), path: fc.constantFrom("emails", "phoneNumbers", "groups", "name"), filter: inner }),
+      // `emails[type eq "work"].value eq "x"`: the same element satisfies the brackets and the comparison
+      fc.record({ kind: fc.constant("valuePath" as const), path: fc.constantFrom("emails", "phoneNumbers", "groups", "name"), filter: inner, sub: subLeaf }),
     ),
   })).f;
 })();

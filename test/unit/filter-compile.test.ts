@@ -102,6 +102,13 @@ describe("compileFilter: SQL per attribute and operator", () => {
       `${IN_EMAILS_TRIGRAM} AND ((lower(ue.type) = ?) AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\'))))`,
       [IDP, "work", '"@example.com"', "%@example.com%"],
     ],
+    // attr[filter].sub op value (Entra ID): one element, both conditions: the index still drives
+    ['emails[type eq "work"].value eq "A@X.com"', `${IN_EMAILS} AND ((lower(ue.type) = ?) AND (ue.value_lower = ?)))`, [IDP, "work", "a@x.com"]],
+    [
+      'emails[type eq "work"].primary eq true',
+      "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id AND ((lower(ue.type) = ?) AND ((u.resource -> (? || ue.position || ?)) = ?)))",
+      ["work", '$."emails"[', ']."primary"', "true"],
+    ],
     ['not (emails.value co "abc")', `(NOT coalesce(${IN_EMAILS_TRIGRAM} AND (${TRIGRAM} AND (ue.value_lower LIKE ? ESCAPE '\\'))), 0))`, [IDP, '"abc"', "%abc%"]],
     // EXISTS when no index can drive: presence, other sub-attributes, ranges, negation inside, `or` with a non-value term …
     ["emails pr", "EXISTS (SELECT 1 FROM user_emails ue WHERE ue.user_id = u.id)", []],
@@ -210,6 +217,9 @@ describe("compileFilter: 400 invalidFilter", () => {
     ['urn:example:x:1.0:User:n co 5', "User", "needs a string value"],
     ['userName[value eq "x"]', "User", "only complex attributes"],
     ['emails[bogus eq "x"]', "User", '"emails.bogus" is not a known attribute'],
+    ['emails[type eq "work"].bogus eq "x"', "User", '"emails.bogus" is not a known attribute'],
+    ['emails[type eq "work"].primary gt true', "User", "not allowed on boolean"],
+    ['userName[type eq "work"].value eq "x"', "User", "only complex attributes"],
     ['emails[groups.value eq "x"]', "User", "sub-attribute names"],
     ['groups.$ref eq "x"', "User", "not filterable"],
   ])("%s (%s) → %s", (text, rt, detail) => {

@@ -58,6 +58,17 @@ describe("matchesFilter on a User", () => {
     ['name.givenName eq "barbara"', true],
     ['NAME.GIVENNAME eq "barbara"', true],
     ['name[givenName eq "barbara" and familyName sw "J"]', true],
+    // attr[filter].sub op value: the SAME element must satisfy both (Entra ID's work-email filter)
+    ['emails[type eq "work"].value eq "bjensen@example.com"', true],
+    ['emails[type eq "work"].value eq "babs@jensen.org"', false],
+    ['emails[type eq "home"].value eq "BABS@jensen.org"', true],
+    ['emails[type eq "home"].primary eq true', false],
+    ['emails[type eq "work"].primary eq true', true],
+    ['emails[type eq "work"].display pr', false],
+    ['emails[type eq "home"].value ne "x"', true],
+    ['phoneNumbers[type eq "work"].value sw "555"', true],
+    ['name[givenName eq "Barbara"].familyName eq "jensen"', true],
+    [`${ENT}:manager[value pr].displayName eq "john smith"`, true],
     // caseExact attributes
     ['id eq "2819c223-7f76-453a-919d-413861904646"', true],
     ['id eq "2819C223-7F76-453A-919D-413861904646"', false],

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Filter } from "../../src/scim/filter/ast";
+import type { Filter, SubAttrFilter } from "../../src/scim/filter/ast";
 import { FILTER_LIMITS, parseFilter, parseValuePathExpression } from "../../src/scim/filter/parse";
 import { splitAttrPath } from "../../src/scim/filter/path";
 import { printFilter } from "../../src/scim/filter/print";
@@ -50,6 +50,26 @@ describe("parseFilter: RFC 7644 §3.4.2.2 examples and grammar", () => {
     ['members.$ref pr', pr("members.$ref")],
   ])("%s", (input, expected) => {
     expect(parseFilter(input)).toEqual({ ok: true, value: expected });
+  });
+});
+
+describe("parseFilter: attr[valFilter].subAttr op value (Entra ID's work-email filter)", () => {
+  const vps = (path: string, filter: unknown, sub: unknown) => ({ kind: "valuePath", path, filter, sub });
+  it.each<[string, unknown]>([
+    ['emails[type eq "work"].value eq "x@example.com"', vps("emails", cmp("type", "eq", "work"), cmp("value", "eq", "x@example.com"))],
+    ['EMAILS[TYPE EQ "work"].VALUE EQ "x"', vps("EMAILS", cmp("TYPE", "eq", "work"), cmp("VALUE", "eq", "x"))],
+    ['emails [ type eq "work" ].value   co "x"', vps("emails", cmp("type", "eq", "work"), cmp("value", "co", "x"))],
+    ['emails[type eq "work" or primary eq true].value pr', vps("emails", or(cmp("type", "eq", "work"), cmp("primary", "eq", true)), pr("value"))],
+    [
+      'emails[type eq "work"].value eq "x" and userName sw "a"',
+      and(vps("emails", cmp("type", "eq", "work"), cmp("value", "eq", "x")), cmp("userName", "sw", "a")),
+    ],
+    ['not (emails[type eq "work"].value ne "x")', not(vps("emails", cmp("type", "eq", "work"), cmp("value", "ne", "x")))],
+    [`${ENT}:manager[value pr].displayName eq "J"`, vps(`${ENT}:manager`, pr("value"), cmp("displayName", "eq", "J"))],
+  ])("%s", (input, expected) => {
+    const r = parseFilter(input);
+    expect(r).toEqual({ ok: true, value: expected });
+    if (r.ok) expect(parseFilter(printFilter(r.value))).toEqual(r);
   });
 });
 
@@ -121,7 +141,11 @@ describe("parseFilter: errors are 400 invalidFilter with a position", () => {
     ['(userName eq "x"', 'expected ")" to close the "(" at character 1'],
     ['userName eq "x")', "character 16"],
     ['emails[type eq "work"', 'expected "]" to close the "[" at character 7'],
-    ['emails[type eq "work"].value eq "x"', "character 23"],
+    // `attr[filter].sub` needs a comparison and a plain sub-attribute name
+    ['emails[type eq "work"].value', "character 29: expected an operator"],
+    ['emails[type eq "work"]. eq "x"', 'character 24: "" is not a valid sub-attribute name'],
+    ['emails[type eq "work"].value.x eq "y"', '"value.x" is not a valid sub-attribute name'],
+    ['emails[type eq "work"].value[type pr]', 'after "value", got "["'],
     ['emails.value[type eq "work"]', "not a sub-attribute"],
     ['emails[types[value pr]]', "cannot be nested"],
     ['x eq "\\x"', 'invalid escape "\\x"'],
@@ -236,6 +260,7 @@ const arbitraryFilter: fc.Arbitrary<Filter> = (() => {
       fc.record({ kind: fc.constant("compare" as const), path: p, op, value }),
       fc.record({ kind: fc.constant("present" as const), path: p }),
     );
+  const subLeaf = leaf(subs) as fc.Arbitrary<SubAttrFilter>;
   const inner: fc.Arbitrary<Filter> = fc.letrec<{ f: Filter }>((tie) => ({
     f: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
@@ -251,6 +276,8 @@ const arbitraryFilter: fc.Arbitrary<Filter> = (() => {
       fc.record({ kind: fc.constantFrom("and" as const, "or" as const), left: tie("f"), right: tie("f") }),
       fc.record({ kind: fc.constant("not" as const), filter: tie("f") }),
       fc.record({ kind: fc.constant("valuePath" as const), path: fc.constantFrom("emails", "phoneNumbers", "members", "groups", "name"), filter: inner }),
+      // `emails[type eq "work"].value eq "x"`: the same element satisfies the brackets and the comparison
+      fc.record({ kind: fc.constant("valuePath" as const), path: fc.constantFrom("emails", "phoneNumbers", "members", "groups", "name"), filter: inner, sub: subLeaf }),
     ),
   })).f;
 })();

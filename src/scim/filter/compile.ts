@@ -105,7 +105,8 @@ function compileNode(f: Filter, scope: Scope): Result<Cond> {
     case "compare":
       return compileCompare(f.path, f.op, f.value, scope);
     case "valuePath":
-      return compileValuePath(f.path, f.filter, scope);
+      // `emails[type eq "work"].value eq "x"`: one element satisfies both, i.e. `emails[type eq "work" and value eq "x"]`.
+      return compileValuePath(f.path, f.sub ? { kind: "and", left: f.filter, right: f.sub } : f.filter, scope);
   }
 }
 
@@ -350,7 +351,7 @@ export function compileSort(
   sortBy: string | undefined,
   sortOrder: string | undefined,
   resourceType: ResourceType,
-): Result<{ orderBy: string; params: Param[] }> {
+): Result<SortSql> {
   const a = tableAlias(resourceType);
   const order = sortOrder?.trim().toLowerCase() ?? "";
   if (order !== "" && order !== "ascending" && order !== "descending") {
@@ -358,11 +359,24 @@ export function compileSort(
   }
   const dir = order === "descending" ? "DESC" : "ASC";
   const by = sortBy?.trim() ?? "";
-  if (by === "") return ok({ orderBy: `${a}.created_at ${dir}, ${a}.id ${dir}`, params: [] });
+  const descending = dir === "DESC";
+  // created_at is NOT NULL, so the default order needs no NULLS clause (which keeps the (idp, created_at, id) index usable).
+  if (by === "") return ok({ orderBy: `${a}.created_at ${dir}, ${a}.id ${dir}`, params: [], key: { sql: `${a}.created_at`, params: [] }, descending, nullable: false });
   const key = sortKey(by, resourceType);
   if (!key.ok) return err(scimErrors.invalidValue(`Invalid sortBy "${by}": ${key.error.message}`));
   const nulls = dir === "ASC" ? "NULLS LAST" : "NULLS FIRST";
-  return ok({ orderBy: `${key.value.sql} ${dir} ${nulls}, ${a}.id ${dir}`, params: key.value.params });
+  return ok({ orderBy: `${key.value.sql} ${dir} ${nulls}, ${a}.id ${dir}`, params: key.value.params, key: key.value, descending, nullable: true });
+}
+
+/** A compiled sort: the ORDER BY list and, for keyset (cursor) paging, its key expression and direction; the id breaks ties. */
+export interface SortSql {
+  orderBy: string;
+  params: Param[];
+  /** The sort key expression (the ORDER BY's first term without direction), e.g. `u.created_at`. */
+  key: Sql;
+  descending: boolean;
+  /** The key may be NULL (sorted last ascending, first descending). */
+  nullable: boolean;
 }
 
 function sortKey(path: string, rt: ResourceType): Result<Sql> {

@@ -56,7 +56,8 @@ function evaluate(base: unknown, f: Filter, scope: Scope): boolean {
       if (scope.parentPath !== undefined) return false; // valuePaths do not nest (parse.ts rejects them)
       const { values } = lookup(base, f.path, scope);
       const inner: Scope = { resourceType: scope.resourceType, parentPath: f.path };
-      return values.some((element) => evaluate(element, f.filter, inner));
+      // With `.sub` (`emails[type eq "work"].value eq "x"`) the same element must satisfy both.
+      return values.some((element) => evaluate(element, f.filter, inner) && (f.sub === undefined || evaluate(element, f.sub, inner)));
     }
   }
 }

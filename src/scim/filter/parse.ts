@@ -121,7 +121,11 @@ class FilterParser {
     if (path === undefined) return undefined;
     const afterPath = this.pos;
     this.skipSpace();
-    if (this.src[this.pos] === "[") return this.parseValuePath(path, start);
+    if (this.src[this.pos] === "[") {
+      const vp = this.parseValuePath(path, start);
+      if (vp?.kind !== "valuePath" || this.src[this.pos] !== ".") return vp;
+      return this.parseSubAttrExp(vp);
+    }
     this.pos = afterPath;
     return this.parseAttrExp(path, start);
   }
@@ -157,6 +161,21 @@ class FilterParser {
     this.pos++;
     this.depth--;
     return { kind: "valuePath", path, filter: inner };
+  }
+
+  /**
+   * `attr[valFilter].subAttr op value` (or `… pr`): what Entra ID sends to match on the work email. The
+   * RFC 7644 §3.4.2.2 ABNF has no subAttr after a valuePath in filters, but §3.5.2 has it in PATCH paths
+   * and the meaning is the same: the comparison applies to the elements the brackets select.
+   */
+  private parseSubAttrExp(vp: Extract<Filter, { kind: "valuePath" }>): Filter | undefined {
+    this.pos++; // "."
+    const subAt = this.pos;
+    const sub = this.readToken();
+    if (!isAttrName(sub)) return this.fail(`"${sub}" is not a valid sub-attribute name`, subAt);
+    const exp = this.parseAttrExp(sub, subAt);
+    if (exp === undefined) return undefined;
+    return exp.kind === "compare" || exp.kind === "present" ? { ...vp, sub: exp } : this.fail("expected a comparison", subAt);
   }
 
   /** attrPath SP "pr" / attrPath SP compareOp SP compValue. */

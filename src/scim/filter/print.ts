@@ -17,7 +17,7 @@ export function printFilter(f: Filter): string {
     case "not":
       return `not (${printFilter(f.filter)})`;
     case "valuePath":
-      return `${f.path}[${printFilter(f.filter)}]`;
+      return `${f.path}[${printFilter(f.filter)}]${f.sub ? `.${printFilter(f.sub)}` : ""}`;
   }
 }
 
