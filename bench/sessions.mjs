@@ -6,8 +6,8 @@
 //   2. SCIM deactivation (Okta's path-less `replace {active:false}`) on a connection with
 //      `user_deprovision: true` vs one with `false`, a session opened before each sample, the user
 //      reactivated after it: target "on − off ≤ 1 extra DO round trip" (the do-noop median);
-//   3. the revocation probe at 1,000 sessions (scripts/probe-revocation.mjs, when it exists):
-//      late_successes must be 0.
+//   3. the revocation probe at 1,000 sessions (scripts/probe-revocation.mjs): it must PASS (no late
+//      success, no 5xx, no unexplained answer, every session valid before); a FAIL fails the bench.
 //
 //   npm run bench -- sessions        (or: node bench/sessions.mjs)
 //   env: BENCH_SESSIONS_N (rounds, default 500 for the RPCs; deactivation uses a third of it,
@@ -169,6 +169,8 @@ export async function runSessions({
       const p = results.probe;
       rows.push([`revocation probe: SCIM deactivation with ${p.sessions} sessions`, ms(p.deactivation_ms), "-", ratio(p.deactivation_ms / rt), "", ""]);
       rows.push([`revocation probe: first refusal after sending`, ms(p.first_refusal_ms ?? NaN), "-", "", "", ""]);
+      rows.push([`revocation probe: checks in flight during the SCIM request`, String(p.checks_during_deactivation), "-", "", "", ""]);
+      rows.push([`revocation probe: 5xx / unexplained answers`, `${p.server_errors} / ${p.unexplained}`, "-", "", "0 / 0", p.server_errors || p.unexplained ? "FAIL" : "PASS"]);
       rows.push([`revocation probe: late successes (${p.checks_after_response} checks after the 2xx)`, String(p.late_successes), "-", "", "0", p.verdict]);
     }
 
@@ -227,8 +229,10 @@ async function runProbe(server, sessions, log) {
   const out = JSON.parse(line);
   out.exit_code = code;
   out.wall_ms = Math.round(performance.now() - t0);
-  out.verdict = out.late_successes === 0 ? "PASS" : "MISS";
-  log(`revocation probe: deactivation ${out.deactivation_ms} ms, first refusal ${out.first_refusal_ms} ms, late successes ${out.late_successes} → ${out.verdict}`);
+  // The probe gates itself (scripts/lib/probe-verdict.mjs): late successes, 5xx, unexplained answers,
+  // sessions not valid before the deactivation. Any of them fails this bench, not just a MISS.
+  out.verdict = code === 0 && out.verdict === "PASS" ? "PASS" : "FAIL";
+  log(`revocation probe: deactivation ${out.deactivation_ms} ms, first refusal ${out.first_refusal_ms} ms, late successes ${out.late_successes}, 5xx ${out.server_errors}, unexplained ${out.unexplained} → ${out.verdict}${out.failures?.length ? ` (${out.failures.join("; ")})` : ""}`);
   return out;
 }
 

@@ -5,6 +5,7 @@ import type { AppEnv } from "../app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { sessionsFor } from "../sessions/client";
 import { openSession } from "../sessions/service";
+import type { CheckResult } from "../sessions/types";
 import { seedGroup, seedUsers } from "./seed";
 
 /**
@@ -38,12 +39,23 @@ devRoutes.post("/sessions", async (c) => {
   return c.json(envelope({ session_id: result.sessionId, expires_at: new Date(result.expiresAt).toISOString() }));
 });
 
-/** The protected-request hot path in miniature: 200 only for a valid session. */
+/**
+ * The protected-request hot path in miniature: 200 only for a valid session. When the user's
+ * Durable Object cannot answer, the session is NOT known to be valid, so the check fails closed
+ * (503 `{status:"error"}`, a refusal the revocation probe reports apart) instead of a 200 or a
+ * generic 500 that a caller might treat as "unknown, let it through".
+ */
 devRoutes.get("/sessions/check", async (c) => {
   const userId = c.req.query("user_id");
   const sessionId = c.req.query("session_id");
   if (!userId || !sessionId) throw apiErrors.invalid("user_id and session_id are required");
-  const result = await sessionsFor(c.env, userId).check(sessionId);
+  let result: CheckResult;
+  try {
+    result = await sessionsFor(c.env, userId).check(sessionId);
+  } catch (error) {
+    console.error("session check failed; refusing", error instanceof Error ? error.name : "error");
+    return c.json({ status: "error" as const }, 503, { "retry-after": "1" });
+  }
   return c.json(result, result.status === "valid" ? 200 : 401);
 });
 
@@ -51,6 +63,23 @@ devRoutes.get("/sessions/check", async (c) => {
 devRoutes.get("/bench/floor", async (c) => {
   const row = await c.env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(c.req.query("id") ?? "").first();
   return c.json(row);
+});
+// Write floors for the throughput bench: the least a SCIM write can cost. `floor-write` is one
+// `db.batch` holding one single-row UPDATE (every SCIM write is one batch); `floor-write-do` adds
+// one Durable Object RPC after it, as a deactivation with `user_deprovision` on does. Both answer
+// `{ changes }` so the bench can check they really wrote.
+async function floorWrite(db: D1Database, id: string): Promise<number> {
+  const [res] = await db.batch([db.prepare("UPDATE users SET updated_at = ? WHERE id = ?").bind(new Date().toISOString(), id)]);
+  return res?.meta.changes ?? 0;
+}
+devRoutes.post("/bench/floor-write", async (c) => {
+  return c.json({ changes: await floorWrite(c.env.DB, c.req.query("id") ?? "") });
+});
+devRoutes.post("/bench/floor-write-do", async (c) => {
+  const id = c.req.query("id") ?? "";
+  const changes = await floorWrite(c.env.DB, id);
+  await sessionsFor(c.env, id || "bench").noop();
+  return c.json({ changes });
 });
 devRoutes.get("/bench/do-noop", async (c) => {
   await sessionsFor(c.env, c.req.query("user_id") ?? "bench").noop();
