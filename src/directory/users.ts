@@ -1,5 +1,6 @@
 import { nowIso } from "../db";
-import { scimErrors, unwrap } from "../scim/errors";
+import { retryWithJitter, WRITE_RETRY } from "../lib/retry";
+import { ScimError, scimErrors, unwrap } from "../scim/errors";
 import { applyPatch } from "../scim/patch";
 import { normalizeResource } from "../scim/resource";
 import type { DirectoryContext, ScimObject } from "./context";
@@ -16,11 +17,7 @@ import {
   sameEmails,
   updateUserStatement,
 } from "./user-store";
-import { beforeUserWrite, type UserTransition } from "./user-lifecycle";
-
-/** How often a write retries after losing an optimistic-concurrency race before answering 503. */
-const MAX_WRITE_ATTEMPTS = 5;
-
+import { afterFailedWrite, beforeUserWrite, touchesGate, type GateTouch, type UserTransition } from "./user-lifecycle";
 
 /** The stored SCIM JSON of a row, with the server-owned attributes put back. */
 function currentResource(row: UserRow): ScimObject {
@@ -53,60 +50,106 @@ export async function getUser(ctx: DirectoryContext, id: string, withGroups: boo
 
 /** PUT /Users/:id (RFC 7644 §3.5.1): full replace; readOnly attributes are kept, immutable ones checked. */
 export async function replaceUser(ctx: DirectoryContext, id: string, body: unknown, ifMatch?: string): Promise<ScimObject> {
-  return updateUser(ctx, id, ifMatch, (current) => ({ next: unwrap(normalizeResource("User", body, current)).resource, changed: true }));
+  // PUT states the whole resource, `active` included: an active result reopens the gate (RFC 7644 §3.5.1).
+  return updateUser(ctx, id, ifMatch, (current) => ({ next: unwrap(normalizeResource("User", body, current)).resource, changed: true, assertsActive: true }));
 }
 
 /** PATCH /Users/:id (RFC 7644 §3.5.2): the pure engine computes, a guarded write stores. */
 export async function patchUser(ctx: DirectoryContext, id: string, body: unknown, ifMatch?: string): Promise<ScimObject> {
   return updateUser(ctx, id, ifMatch, (current) => {
     const patched = unwrap(applyPatch("User", current, body));
-    if (!patched.changed) return { next: current, changed: false };
-    return { next: unwrap(normalizeResource("User", patched.resource, current)).resource, changed: true };
+    const assertsActive = patchNamesActive(body);
+    if (!patched.changed) return { next: current, changed: false, assertsActive };
+    return { next: unwrap(normalizeResource("User", patched.resource, current)).resource, changed: true, assertsActive };
   });
 }
 
+/** Whether a PATCH body names `active` (a path of `active`, or a path-less value with an `active` key, any case: Entra capitalises). */
+function patchNamesActive(body: unknown): boolean {
+  const ops = (body as { Operations?: unknown })?.Operations;
+  if (!Array.isArray(ops)) return false;
+  return ops.some((op: { path?: unknown; value?: unknown }) => {
+    if (typeof op?.path === "string") return op.path.trim().toLowerCase() === "active";
+    return typeof op?.value === "object" && op.value !== null && Object.keys(op.value).some((k) => k.toLowerCase() === "active");
+  });
+}
+
+type Computed = { next: ScimObject; changed: boolean; assertsActive?: boolean };
+
+/** Whether another user of this connection already holds `userName` (RFC 7643 §4.1.1: caseExact=false). */
+async function userNameTaken(ctx: DirectoryContext, id: string, userName: string): Promise<boolean> {
+  const row = await ctx.db
+    .prepare("SELECT 1 AS taken FROM users WHERE idp_id = ? AND user_name_lower = ? AND id <> ?")
+    .bind(ctx.idp.id, userName.toLowerCase(), id)
+    .first();
+  return row !== null;
+}
+
 /**
- * Read → compute (pure) → write guarded by `WHERE version = ?`, retried on conflict
- * (DESIGN.md "D1 has no interactive transactions"), with the session side effects
- * (revocation on deactivation) run between compute and write: fail closed.
+ * Read → compute (pure) → write guarded by `WHERE version = ?`. Without If-Match, losing the race
+ * to a concurrent writer re-reads and recomputes (bounded, jittered: `retryWithJitter`), so every
+ * request succeeds and none overwrites a change it did not see. With If-Match, a lost race is a
+ * failed precondition (412) and nothing is written. The session side effects (revocation on
+ * deactivation) run between compute and write, fail closed; when the write is then refused, the
+ * gate is put back in line with D1 (`afterFailedWrite`).
  */
-async function updateUser(
-  ctx: DirectoryContext,
-  id: string,
-  ifMatch: string | undefined,
-  compute: (current: ScimObject) => { next: ScimObject; changed: boolean },
-): Promise<ScimObject> {
-  for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-    // A user write never changes memberships, so the groups read here render the response too.
-    const found = await findUserWithGroups(ctx, id);
-    if (!found) throw scimErrors.notFound(`User ${id} not found`);
-    const { row, groups } = found;
-    assertIfMatch(ifMatch, row.version);
-    const current = currentResource(row);
-    const { next, changed } = compute(current);
-    const before = userColumns(current);
-    const cols = userColumns(next);
-    const json = storedResource(next);
-    if (!changed || (json === row.resource && cols.externalId === row.external_id && cols.active === (row.active === 1))) {
-      return renderUser(row, ctx.scimBase, groups);
-    }
-    const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email };
-    const audit = await beforeUserWrite(ctx, transition);
-    const now = nowIso();
-    const statements = [
-      ...audit,
-      ...(sameEmails(before.emails, cols.emails) ? [] : replaceEmailStatements(ctx, id, cols.emails, row.version)),
-      updateUserStatement(ctx, id, cols, json, now, row.version),
-    ];
-    const results = await runBatch(ctx.db, statements);
-    if (results[results.length - 1]?.meta.changes === 1) {
-      const updated = userRow({ id, idp_id: row.idp_id, version: row.version + 1, created_at: row.created_at, updated_at: now }, cols, json);
-      return renderUser(updated, ctx.scimBase, groups);
-    }
-    // Lost a race with another writer: with If-Match that is a failed precondition, otherwise re-read and retry.
-    if (ifMatch !== undefined) throw scimErrors.preconditionFailed("The user changed while this request was applied");
+async function updateUser(ctx: DirectoryContext, id: string, ifMatch: string | undefined, compute: (current: ScimObject) => Computed): Promise<ScimObject> {
+  // The strongest change an earlier, lost attempt made to the gate; reconciled if no later attempt redoes it.
+  let touched: GateTouch = "none";
+  // Compensate only when the write is known not to have committed: a SCIM 4xx (validation, conflict,
+  // 412) or the 503 after losing every race. A raw D1 fault may have committed: the gate stays closed.
+  const fail = async (error: unknown): Promise<never> => {
+    if (error instanceof ScimError && (error.status < 500 || error.status === 503)) await afterFailedWrite(ctx, id, touched, error.message);
+    throw error;
+  };
+  let result: ScimObject | undefined;
+  try {
+    result = await retryWithJitter<ScimObject>(async () => {
+      // A user write never changes memberships, so the groups read here render the response too.
+      const found = await findUserWithGroups(ctx, id);
+      if (!found) throw scimErrors.notFound(`User ${id} not found`);
+      const { row, groups } = found;
+      assertIfMatch(ifMatch, row.version);
+      const current = currentResource(row);
+      const { next, changed, assertsActive } = compute(current);
+      const before = userColumns(current);
+      const cols = userColumns(changed ? next : current);
+      const json = storedResource(next);
+      const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email, assertsActive: assertsActive === true };
+      const noop = !changed || (json === row.resource && cols.externalId === row.external_id && cols.active === (row.active === 1));
+      // Validate what D1 would refuse BEFORE the object is touched: a deactivation carrying a
+      // colliding userName must not revoke sessions and then fail (the object and D1 would disagree).
+      if (!noop && touchesGate(transition) && cols.userName.toLowerCase() !== row.user_name_lower && (await userNameTaken(ctx, id, cols.userName))) {
+        throw scimErrors.uniqueness("A user with this userName already exists");
+      }
+      const { audit, touch } = await beforeUserWrite(ctx, transition);
+      if (touch !== "none") touched = touch;
+      if (noop) {
+        // An earlier lost attempt may have changed the gate for a state a concurrent writer then made moot.
+        if (touch === "none") await afterFailedWrite(ctx, id, touched, "superseded by a concurrent write");
+        return { done: true, value: renderUser(row, ctx.scimBase, groups) };
+      }
+      const now = nowIso();
+      const statements = [
+        ...audit,
+        ...(sameEmails(before.emails, cols.emails) ? [] : replaceEmailStatements(ctx, id, cols.emails, row.version)),
+        updateUserStatement(ctx, id, cols, json, now, row.version),
+      ];
+      const results = await runBatch(ctx.db, statements);
+      if (results[results.length - 1]?.meta.changes === 1) {
+        touched = "none";
+        const updated = userRow({ id, idp_id: row.idp_id, version: row.version + 1, created_at: row.created_at, updated_at: now }, cols, json);
+        return { done: true, value: renderUser(updated, ctx.scimBase, groups) };
+      }
+      // Lost a race with another writer: with If-Match that is a failed precondition, otherwise re-read and retry.
+      if (ifMatch !== undefined) throw scimErrors.preconditionFailed("The user changed while this request was applied");
+      return { done: false };
+    }, WRITE_RETRY);
+  } catch (error) {
+    return fail(error);
   }
-  throw scimErrors.unavailable("The user is being modified concurrently; retry the request");
+  if (result === undefined) return fail(scimErrors.unavailable("The user is being modified concurrently; retry the request"));
+  return result;
 }
 
 /** DELETE /Users/:id: sessions are revoked first (when the connection deprovisions), then the row goes (Entra deletes; Okta never does). */
@@ -115,7 +158,8 @@ export async function deleteUser(ctx: DirectoryContext, id: string, ifMatch?: st
   if (!row) throw scimErrors.notFound(`User ${id} not found`);
   assertIfMatch(ifMatch, row.version);
   const transition: UserTransition = { userId: id, wasActive: row.active === 1, isActive: false, email: row.email, deleted: true };
-  const audit = await beforeUserWrite(ctx, transition);
+  const { audit } = await beforeUserWrite(ctx, transition);
+  // A deleted user's gate stays closed whatever happens next: nothing to compensate.
   await runBatch(ctx.db, [...audit, deleteUserStatement(ctx, id)]);
   return { email: row.email, externalId: row.external_id };
 }
