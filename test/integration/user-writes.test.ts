@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sessionEffects } from "../../src/sessions/effects";
-import { checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
+import { admin, checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -120,5 +120,38 @@ describe("a deprovisioning write that D1 then refuses", () => {
     await expect(openSession(id)).rejects.toThrow(/403/);
     expect((await reactivate(conn, id)).status).toBe(200);
     expect((await checkSession(id, await openSession(id))).status).toBe("valid");
+  });
+});
+
+describe("connection settings apply to the very next deprovisioning", () => {
+  it("user_deprovision turned on through the admin API: the next deactivation revokes", async () => {
+    const conn = await createConnection({ scim_config: { user_deprovision: false } });
+    const id = await provision(conn, "flip-on@example.com");
+    const sid = await openSession(id);
+    const flip = await admin("PATCH", `/api/v1/access/identity_providers/${conn.id}`, { scim_config: { user_deprovision: true } });
+    expect(flip.status).toBe(200);
+    expect((await deactivate(conn, id)).status).toBe(200);
+    expect(await checkSession(id, sid)).toMatchObject({ status: "revoked", reason: "deprovisioned" });
+  });
+
+  it("changed by another isolate (D1 updated behind this isolate's connection cache): still applied at once", async () => {
+    const conn = await createConnection({ scim_config: { user_deprovision: false } });
+    const id = await provision(conn, "flip-elsewhere@example.com");
+    const sid = await openSession(id);
+    expect((await scim(conn, "GET", `/Users/${id}`)).status).toBe(200); // warms any per-isolate cache
+    await env.DB.prepare("UPDATE identity_providers SET user_deprovision = 1 WHERE id = ?").bind(conn.id).run();
+    expect((await deactivate(conn, id)).status).toBe(200);
+    expect(await checkSession(id, sid)).toMatchObject({ status: "revoked", reason: "deprovisioned" });
+  });
+
+  it("user_deprovision turned off: the next deactivation keeps sessions (only new logins are refused)", async () => {
+    const conn = await createConnection();
+    const id = await provision(conn, "flip-off@example.com");
+    const sid = await openSession(id);
+    expect((await scim(conn, "GET", `/Users/${id}`)).status).toBe(200);
+    await env.DB.prepare("UPDATE identity_providers SET user_deprovision = 0 WHERE id = ?").bind(conn.id).run();
+    expect((await deactivate(conn, id)).status).toBe(200);
+    expect((await checkSession(id, sid)).status).toBe("valid");
+    await expect(openSession(id)).rejects.toThrow(/403/);
   });
 });
