@@ -20,7 +20,7 @@ export type SessionsEnv = Pick<Env, "USER_SESSIONS">;
 export interface UserSessionsClient {
   /** Opens a session; `{ ok: false }` when the user is deprovisioned or inactive. */
   createSession(input: CreateSessionInput): Promise<CreateSessionResult>;
-  /** The per-request check; anything but `valid` must be refused. */
+  /** The per-request check; anything but `valid` must be refused. Never rejects: an object error is `unavailable` (deny). */
   check(sessionId: string): Promise<CheckResult>;
   /** Revokes every live session of the user. */
   revokeAll(reason: RevokeReason, actor: string): Promise<RevokeResult>;
@@ -52,7 +52,7 @@ export function sessionsFor(env: SessionsEnv, userId: string): UserSessionsClien
   // above are what callers see, not the RPC layer's mapped types.
   return {
     createSession: (input) => stub.createSession(input),
-    check: (sessionId) => stub.check(sessionId),
+    check: (sessionId) => checkOrDeny(() => stub.check(sessionId)),
     revokeAll: (reason, actor) => stub.revokeAll(reason, actor),
     revokeSession: (sessionId, reason, actor) => stub.revokeSession(sessionId, reason, actor),
     revokeApp: (appId, reason, actor) => stub.revokeApp(appId, reason, actor),
@@ -64,6 +64,21 @@ export function sessionsFor(env: SessionsEnv, userId: string): UserSessionsClien
     gate: () => stub.gate(),
     noop: () => stub.noop(),
   };
+}
+
+/**
+ * Fail closed on the hot path: if the object throws, is reset or overloaded, or the RPC fails, the
+ * answer is a refusal (`unavailable`), never a pass and never an exception a caller could mishandle
+ * (e.g. a catch-all that lets the request through).
+ */
+async function checkOrDeny(call: () => Promise<CheckResult>): Promise<CheckResult> {
+  try {
+    const result = await call();
+    return result && typeof result === "object" && typeof result.status === "string" ? result : { status: "unavailable" };
+  } catch (e) {
+    console.error("session check failed; denying", e instanceof Error ? e.message : String(e));
+    return { status: "unavailable" };
+  }
 }
 
 /** Shorthand for the hot path: `check(sessionId)` on `userId`'s object. */

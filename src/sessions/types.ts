@@ -76,7 +76,9 @@ export type CheckResult =
   | { status: "revoked"; reason: RevokeReason }
   | { status: "expired" }
   | { status: "reauth_required" }
-  | { status: "unknown" };
+  | { status: "unknown" }
+  /** The session authority could not answer (object error, overload, network): deny, fail closed. */
+  | { status: "unavailable" };
 
 /** The status values of `CheckResult`, for exhaustive switches and metrics labels. */
 export type CheckStatus = CheckResult["status"];
