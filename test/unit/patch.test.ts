@@ -321,6 +321,44 @@ describe("applyPatch: IdP dialects (literal request shapes)", () => {
     expect(r.ok ? r.value.resource : r.error).toEqual(edit(USER, want));
   });
 
+  it.each<{ title: string; b: unknown; want: (u: any) => void }>([
+    // RFC 7643 §4.1.1 leaves active's meaning to us: an unassigned active must not read as "active" (fail closed).
+    { title: "remove active deactivates", b: body({ op: "remove", path: "active" }), want: (u) => (u.active = false) },
+    { title: "remove ACTIVE (any case) deactivates", b: body({ op: "Remove", path: "ACTIVE" }), want: (u) => (u.active = false) },
+    { title: "replace active with null deactivates", b: body({ op: "replace", path: "active", value: null }), want: (u) => (u.active = false) },
+    { title: "path-less active null deactivates", b: body({ op: "replace", value: { active: null } }), want: (u) => (u.active = false) },
+  ])("$title", ({ b, want }) => {
+    const r = run("User", USER, b);
+    expect(r.ok ? r.value.resource : r.error).toEqual(edit(USER, want));
+    // a user that was already inactive, or had no `active`, stays inactive: never reopened by a remove
+    for (const base of [edit(USER, (u) => (u.active = false)), edit(USER, (u) => delete u.active)]) {
+      const again = run("User", base, b);
+      expect(again.ok && again.value.resource.active).toBe(false);
+    }
+  });
+
+  it.each<{ title: string; b: unknown; want: (u: any) => void }>([
+    // scim2-tester sends the enterprise extension as a whole, with the extension's own `schemas` member.
+    {
+      title: "replace of the whole enterprise extension carrying schemas",
+      b: body({ op: "replace", path: ENT, value: { schemas: [ENT], department: "Ops", employeeNumber: "7" } }),
+      want: (u) => Object.assign(u[ENT], { department: "Ops", employeeNumber: "7" }),
+    },
+    {
+      title: "add of the whole enterprise extension carrying schemas (any case)",
+      b: body({ op: "add", path: ENT.toUpperCase(), value: { SCHEMAS: [ENT], costCenter: "CC1" } }),
+      want: (u) => (u[ENT].costCenter = "CC1"),
+    },
+    {
+      title: "path-less value whose extension object carries schemas",
+      b: body({ op: "replace", value: { [ENT]: { schemas: [ENT], division: "D" } } }),
+      want: (u) => (u[ENT].division = "D"),
+    },
+  ])("$title", ({ b, want }) => {
+    const r = run("User", USER, b);
+    expect(r.ok ? r.value.resource : r.error).toEqual(edit(USER, want));
+  });
+
   it("Okta: group rename echoing the current id", () => {
     const r = run("Group", GROUP, body({ op: "replace", value: { id: GROUP.id, displayName: "Test SCIMv2" } }));
     expect(r).toEqual({ ok: true, value: { resource: { ...GROUP, displayName: "Test SCIMv2" }, changed: true, memberOps: [] } });

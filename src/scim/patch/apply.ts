@@ -67,6 +67,8 @@ function applyOne(resourceType: ResourceType, work: ScimObject, op: PatchOp, t: 
       if (!isPlainObject(op.value)) return err(scimErrors.invalidValue(`${at}value for "${t.urn}" must be an object`));
       for (const [name, value] of Object.entries(op.value)) {
         const def = findAttributeDef(knownSchemas[t.urn]?.attributes, name);
+        // scim2-tester sends the extension with its own `schemas` member: not an attribute (RFC 7643 §3.3), ignored.
+        if (name.toLowerCase() === "schemas") continue;
         if (!def) return err(scimErrors.invalidPath(`${at}unknown attribute "${name}" of "${t.urn}"`));
         const r = applyAttrOp(extensionObject(work, t.urn), { op: { ...op, path: `${t.urn}:${def.name}`, value }, resourceType, ext: t.urn, def });
         if (!r.ok) return r;

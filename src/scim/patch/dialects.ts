@@ -87,7 +87,10 @@ export function normalizeOperations(resourceType: "User" | "Group", body: unknow
       if (key.toLowerCase() === "schemas") continue;
       const ext = extensions.find((urn) => urn.toLowerCase() === key.toLowerCase());
       if (ext !== undefined && isPlainObject(v)) {
-        for (const [sub, sv] of Object.entries(v)) if (sv !== undefined) out.push({ index, op, path: `${ext}:${sub}`, value: sv });
+        for (const [sub, sv] of Object.entries(v)) {
+          // An extension object may carry its own `schemas` (scim2-tester does): not an attribute, ignored.
+          if (sv !== undefined && sub.toLowerCase() !== "schemas") out.push({ index, op, path: `${ext}:${sub}`, value: sv });
+        }
       } else if (isPlainObject(v) && key.toLowerCase().startsWith("urn:") && !isKnownSchemaPath(key)) {
         // An extension we do not know (`{"urn:acme:…:User": {…}}`): kept as one object (round-trip).
         out.push({ index, op, path: key, value: v, wholeExtension: true });

@@ -69,9 +69,24 @@ export function applyAttrOp(container: ScimObject, a: AttrOp): Result<true> {
   }
   // RFC 7643 §2.5: a null value is "unassigned", so add/replace with null removes.
   const remove = op.op === "remove" || op.value === null;
+  if (remove && isCoreActive(a)) {
+    write(container, def.name, false);
+    return ok(true);
+  }
   if (a.filter) return filtered(container, a, remove, at, name);
   if (sub) return setSub(container, def, sub, remove ? undefined : op.value, at, name);
   return remove ? removeWhole(container, a, at) : setWhole(container, a, at);
+}
+
+/**
+ * `remove` of the User's `active` (or a null value) deactivates. RFC 7643 §4.1.1 leaves the "definitive
+ * meaning" of `active` to the service provider, and this one fails closed: an unassigned `active` used to
+ * read as active (a user pushed without it is active), so removing it from a deactivated user reopened
+ * their access. scim2-tester's patch:remove check wants the attribute absent afterwards and will report
+ * this one path; we keep `active: false` explicit because IdPs read it back to reconcile state.
+ */
+function isCoreActive(a: AttrOp): boolean {
+  return a.resourceType === "User" && a.ext === undefined && a.def.name === "active" && a.sub === undefined && a.filter === undefined;
 }
 
 function setWhole(c: ScimObject, a: AttrOp, at: string): Result<true> {
