@@ -12,8 +12,18 @@
  * `urn:…:enterprise:2.0:User:department`, `urn:…:core:2.0:User:userName`, or a whole schema `urn:…:enterprise:2.0:User`.
  * Names that match nothing are ignored. Attributes stored on a resource but unknown to the registry
  * (custom attributes kept for round-trips) are treated as `returned: default`.
+ *
+ * A name may carry a value filter, `emails[type eq "work"]` or `emails[type eq "work"].value` (the valuePath
+ * notation of RFC 7644 §3.5.2, which Microsoft's SCIM reference test collection sends in `attributes`).
+ * RFC 7644 §3.10 does not define it for `attributes`; we read it as selecting elements: `attributes` returns
+ * ONLY the elements that match (with all their sub-attributes, or just `.value`), because a filter that
+ * returned every element would be the same as naming `emails`; `excludedAttributes` removes the matching
+ * elements (or just their `.value`) and keeps the others. Naming the attribute plainly as well wins (all elements).
  */
 
+import type { Filter } from "./filter/ast";
+import { matchesFilterWithin } from "./filter/evaluate";
+import { parseValuePathExpression } from "./filter/parse";
 import { type AttributeDef, type Returned, commonAttributeDefs, resourceTypes, schemas } from "./registry";
 
 /** The projection inputs; the same shape as the matching fields of `ListParams`. */
@@ -29,16 +39,28 @@ interface Path {
   schema: string;
   attr?: string;
   sub?: string;
+  /** `emails[type eq "work"]`: the elements selected (paths inside are relative to the attribute). */
+  filter?: Filter;
+}
+
+/** One `attr[filter]` / `attr[filter].sub` name: `sub` undefined means the whole matching element. */
+interface FilteredName {
+  filter: Filter;
+  sub?: string;
 }
 
 /** Requested names compiled for lookup: whole schemas, and per `schema|attr` either "all" or some sub-attributes. */
 interface Selection {
   schemas: Set<string>;
   attrs: Map<string, "all" | Set<string>>;
+  /** Per `schema|attr`, the value-filtered names. */
+  filtered: Map<string, FilteredName[]>;
 }
 
 /** What survives of one attribute: nothing, or the sub-attributes passing `keepSub` (`exact`: only those). */
-type Decision = { drop: true } | { drop: false; keepSub: (name: string, def: AttributeDef | undefined) => boolean; exact: boolean };
+type Decision = { drop: true } | { drop: false; keepSub: SubPredicate; exact: boolean };
+/** Whether sub-attribute `name` of element `el` is kept; `el` undefined: "of some element" (wantsAttribute). */
+type SubPredicate = (name: string, def: AttributeDef | undefined, el?: unknown) => boolean;
 
 const DROP: Decision = { drop: true };
 
@@ -66,10 +88,10 @@ export function project(
         if (keepWholeOpaque(mode, urn)) out[key] = value;
         continue;
       }
-      const inner = projectAttributes(value, urn, defs, mode);
+      const inner = projectAttributes(value, urn, defs, mode, resourceType);
       if (Object.keys(inner).length > 0) out[key] = inner;
     } else {
-      Object.assign(out, projectAttributes({ [key]: value }, "", core, mode));
+      Object.assign(out, projectAttributes({ [key]: value }, "", core, mode, resourceType));
     }
   }
   return out;
@@ -89,7 +111,7 @@ export function wantsAttribute(params: ProjectionParams, path: string, resourceT
   const defs = resourceType ? (target.schema === "" ? coreDefs(resourceType) : schemaAttributes(target.schema)) : [];
   const def = findDef(defs, target.attr);
   const mode = modeOf(params, (p) => parsePath(p, known, coreUrns));
-  const decision = decide(target.schema, target.attr, def, mode);
+  const decision = decide(target.schema, target.attr, def, mode, resourceType ?? "User");
   if (decision.drop) return false;
   if (target.sub === undefined) return true;
   const subDef = findDef(def?.subAttributes ?? [], target.sub);
@@ -106,13 +128,19 @@ function modeOf(params: ProjectionParams, parse: (p: string) => Path): Mode {
 }
 
 function compile(paths: Path[]): Selection {
-  const sel: Selection = { schemas: new Set(), attrs: new Map() };
+  const sel: Selection = { schemas: new Set(), attrs: new Map(), filtered: new Map() };
   for (const p of paths) {
     if (p.attr === undefined) {
       sel.schemas.add(p.schema);
       continue;
     }
     const key = `${p.schema}|${p.attr}`;
+    if (p.filter !== undefined) {
+      const list = sel.filtered.get(key) ?? [];
+      list.push(p.sub === undefined ? { filter: p.filter } : { filter: p.filter, sub: p.sub });
+      sel.filtered.set(key, list);
+      continue;
+    }
     const current = sel.attrs.get(key);
     if (p.sub === undefined) sel.attrs.set(key, "all");
     else if (current === undefined) sel.attrs.set(key, new Set([p.sub]));
@@ -127,6 +155,15 @@ function compile(paths: Path[]): Selection {
  * A core URN maps to "" so `urn:…:core:2.0:User:userName` and `userName` are the same name.
  */
 function parsePath(raw: string, knownUrns: string[], coreUrns: string[]): Path {
+  if (raw.includes("[")) {
+    // `emails[type eq "work"].value`: parsed as a PATCH-style valuePath (the filter keeps its literals' case).
+    const vp = parseValuePathExpression(raw.trim());
+    if (!vp.ok || vp.value.filter === undefined) return { schema: "", attr: "\u0000invalid" };
+    const base = parsePath(vp.value.path, knownUrns, coreUrns);
+    if (base.attr === undefined || base.sub !== undefined) return { schema: "", attr: "\u0000invalid" };
+    const sub = vp.value.subAttr?.toLowerCase();
+    return { ...base, filter: vp.value.filter, ...(sub !== undefined ? { sub } : {}) };
+  }
   const lower = raw.trim().toLowerCase();
   let schema = "";
   let rest = lower;
@@ -158,11 +195,12 @@ function projectAttributes(
   schema: string,
   defs: AttributeDef[],
   mode: Mode,
+  resourceType: ResourceTypeId,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(obj)) {
     const def = findDef(defs, key);
-    const decision = decide(schema, key.toLowerCase(), def, mode);
+    const decision = decide(schema, key.toLowerCase(), def, mode, resourceType);
     if (decision.drop) continue;
     const kept = keepSubAttributes(value, def?.subAttributes ?? [], decision);
     if (kept !== undefined) out[key] = kept;
@@ -171,7 +209,7 @@ function projectAttributes(
 }
 
 /** The heart of RFC 7643 §2.4 + RFC 7644 §3.9 for one attribute. */
-function decide(schema: string, attr: string, def: AttributeDef | undefined, mode: Mode): Decision {
+function decide(schema: string, attr: string, def: AttributeDef | undefined, mode: Mode, resourceType: ResourceTypeId): Decision {
   const returned: Returned = def?.returned ?? "default";
   const notNever = (_: string, d: AttributeDef | undefined) => returnedOf(d) !== "never";
   const defaultSubs = (_: string, d: AttributeDef | undefined) => ["always", "default"].includes(returnedOf(d));
@@ -187,18 +225,29 @@ function decide(schema: string, attr: string, def: AttributeDef | undefined, mod
 
   const sel = mode.sel.attrs.get(`${schema}|${attr}`);
   const wholeSchema = mode.sel.schemas.has(schema);
+  const filtered = mode.sel.filtered.get(`${schema}|${attr}`);
+  // The registry path of the attribute, for the filter's case rules (`emails` + `value` is caseExact=false).
+  const parentPath = schema === "" ? (def?.name ?? attr) : `${schema}:${def?.name ?? attr}`;
+  /** A filtered name selecting sub-attribute `name` (or the whole element) of `el`. */
+  const filterHits = (name: string, el: unknown): boolean =>
+    filtered?.some((f) => (f.sub === undefined || f.sub === name) && isPlainObject(el) && matchesFilterWithin(el, f.filter, resourceType, parentPath)) ?? false;
 
   if (mode.kind === "attributes") {
     // Naming the attribute returns all of it (bar `never` sub-attributes).
     if (sel === "all") return { drop: false, keepSub: notNever, exact: false };
     // A whole schema named (`attributes=urn:…:enterprise:2.0:User`) returns its default attributes.
     const viaSchema = wholeSchema && returned !== "request";
-    if (sel !== undefined) {
+    if (sel !== undefined || filtered !== undefined) {
       // `attributes=name.givenName`: only the named sub-attributes (plus `always` ones, plus the defaults
-      // when the whole schema was named as well).
+      // when the whole schema was named as well); `emails[type eq "work"]`: those of the matching elements
+      // (of any element when asked without one, by wantsAttribute).
       return {
         drop: false,
-        keepSub: (name, d) => sel.has(name.toLowerCase()) ? returnedOf(d) !== "never" : alwaysSubs(name, d) || (viaSchema && defaultSubs(name, d)),
+        keepSub: (name, d, el) => {
+          const lower = name.toLowerCase();
+          if (sel?.has(lower) || (filtered !== undefined && (el === undefined || filterHits(lower, el)))) return returnedOf(d) !== "never";
+          return alwaysSubs(name, d) || (viaSchema && defaultSubs(name, d));
+        },
         exact: !viaSchema,
       };
     }
@@ -209,10 +258,12 @@ function decide(schema: string, attr: string, def: AttributeDef | undefined, mod
   // excludedAttributes
   if (returned === "request") return DROP;
   if (sel === "all" || wholeSchema) return onlyAlwaysSubs();
-  if (sel !== undefined) {
+  if (sel !== undefined || filtered !== undefined) {
+    // An element whose every sub-attribute is excluded is dropped (keepSubAttributes).
     return {
       drop: false,
-      keepSub: (name, d) => returnedOf(d) === "always" || (defaultSubs(name, d) && !sel.has(name.toLowerCase())),
+      keepSub: (name, d, el) =>
+        returnedOf(d) === "always" || (defaultSubs(name, d) && !sel?.has(name.toLowerCase()) && !(el !== undefined && filterHits(name.toLowerCase(), el))),
       exact: false,
     };
   }
@@ -228,7 +279,7 @@ function keepSubAttributes(value: unknown, subDefs: AttributeDef[], decision: De
     if (!isPlainObject(v)) return decision.exact ? undefined : v;
     const out: Record<string, unknown> = {};
     for (const [k, sv] of Object.entries(v)) {
-      if (decision.keepSub(k, findDef(subDefs, k))) out[k] = sv;
+      if (decision.keepSub(k, findDef(subDefs, k), v)) out[k] = sv;
     }
     return Object.keys(out).length > 0 || (!decision.exact && Object.keys(v).length === 0) ? out : undefined;
   };

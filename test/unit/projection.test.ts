@@ -102,10 +102,62 @@ describe("project: User (RFC 7644 §3.4.2.5, RFC 7643 §2.4)", () => {
       id: user.id,
       customAttr: "kept for round-trips",
     }],
-    ["unknown names are ignored", { attributes: ["nope", "name.nope", "urn:x:y:z", "emails[type eq \"work\"].value", "a.b.c"] }, {
+    ["unknown names are ignored", { attributes: ["nope", "name.nope", "urn:x:y:z", "nope[type eq \"work\"]", "emails[type eq ]", "a.b.c"] }, {
       schemas: user.schemas,
       id: user.id,
     }],
+    // Value-filtered names (RFC 7644 §3.5.2 valuePath notation; Microsoft's SCIM test collection): matching elements only
+    ['attributes=emails[type eq "work"]', { attributes: ['emails[type eq "work"]'] }, {
+      schemas: user.schemas,
+      id: user.id,
+      emails: [{ value: "bjensen@example.com", type: "work", primary: true }],
+    }],
+    ['attributes=emails[value eq "BABS@jensen.org"] (case per registry)', { attributes: ['emails[value eq "BABS@jensen.org"]'] }, {
+      schemas: user.schemas,
+      id: user.id,
+      emails: [{ value: "babs@jensen.org", type: "home" }],
+    }],
+    ['attributes=EMAILS[TYPE eq "work"].VALUE: only that sub-attribute', { attributes: ['EMAILS[TYPE eq "work"].VALUE'] }, {
+      schemas: user.schemas,
+      id: user.id,
+      emails: [{ value: "bjensen@example.com" }],
+    }],
+    ["two filters: the union of elements and sub-attributes", { attributes: ['emails[type eq "work"].value', 'emails[type eq "home"].type', "userName"] }, {
+      schemas: user.schemas,
+      id: user.id,
+      userName: user.userName,
+      emails: [{ value: "bjensen@example.com" }, { type: "home" }],
+    }],
+    ["a plain sub-attribute for every element plus more of the matching ones", { attributes: ["emails.type", 'emails[primary eq true]'] }, {
+      schemas: user.schemas,
+      id: user.id,
+      emails: [{ value: "bjensen@example.com", type: "work", primary: true }, { type: "home" }],
+    }],
+    ["the attribute named plainly as well: every element", { attributes: ['emails[type eq "work"]', "emails"] }, {
+      schemas: user.schemas,
+      id: user.id,
+      emails: user.emails,
+    }],
+    ["a filter matching nothing: the attribute is omitted", { attributes: ['emails[type eq "other"]'] }, { schemas: user.schemas, id: user.id }],
+    ["URN-qualified filtered name", { attributes: [`${USER_SCHEMA}:emails[type eq "home"].value`] }, {
+      schemas: user.schemas,
+      id: user.id,
+      emails: [{ value: "babs@jensen.org" }],
+    }],
+    ["excludedAttributes=emails[type eq \"work\"]: the other elements stay", { excludedAttributes: ['emails[type eq "work"]', "groups", "meta", "customAttr", ENT, "name"] }, {
+      schemas: user.schemas,
+      id: user.id,
+      externalId: user.externalId,
+      userName: user.userName,
+      displayName: user.displayName,
+      active: true,
+      emails: [{ value: "babs@jensen.org", type: "home" }],
+    }],
+    ["excludedAttributes=emails[primary eq true].value", { excludedAttributes: ["emails[primary eq true].value"] }, {
+      ...userWithoutPassword,
+      emails: [{ type: "work", primary: true }, { value: "babs@jensen.org", type: "home" }],
+    }],
+    ["excluding every element omits the attribute", { excludedAttributes: ["emails[value pr]"] }, (({ emails: _e, ...rest }) => rest)(userWithoutPassword)],
     ["password never appears, even when asked", { attributes: ["password", "userName"] }, {
       schemas: user.schemas,
       id: user.id,
@@ -164,6 +216,11 @@ describe("project: Group", () => {
       id: group.id,
       members: [{ value: "2819c223" }, { value: "902c246b" }],
     }],
+    ['attributes=members[value eq "902c246b"]', { attributes: ['members[value eq "902c246b"]'] }, {
+      schemas: group.schemas,
+      id: group.id,
+      members: group.members.filter((m: { value: string }) => m.value === "902c246b"),
+    }],
     ["Group core URN", { attributes: [`${GROUP_SCHEMA}:displayName`] }, { schemas: group.schemas, id: group.id, displayName: group.displayName }],
     ["User core URN means nothing on a Group", { attributes: [`${USER_SCHEMA}:displayName`] }, { schemas: group.schemas, id: group.id }],
     ["no params", {}, group],
@@ -186,6 +243,9 @@ describe("wantsAttribute: skip loading what the response will not carry", () => 
     ["attributes=displayName", { attributes: ["displayName"] }, "members", "Group", false],
     ["attributes=members.value", { attributes: ["members.value"] }, "members", "Group", true],
     ["attributes=members", { attributes: ["members"] }, "members", "Group", true],
+    ['attributes=members[value eq "x"] needs members', { attributes: ['members[value eq "x"]'] }, "members", "Group", true],
+    ['excludedAttributes=members[value eq "x"] still needs members', { excludedAttributes: ['members[value eq "x"]'] }, "members", "Group", true],
+    ['attributes=groups[display eq "x"].value needs groups', { attributes: ['groups[display eq "x"].value'] }, "groups", "User", true],
     ["excludedAttributes=members.display still needs members", { excludedAttributes: ["members.display"] }, "members", "Group", true],
     ["URN-qualified exclusion", { excludedAttributes: [`${GROUP_SCHEMA}:members`] }, "members", "Group", false],
     ["whole core schema requested", { attributes: [GROUP_SCHEMA] }, "members", "Group", true],
