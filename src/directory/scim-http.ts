@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env";
 import { scimErrors } from "../scim/errors";
+import { findDuplicateMember } from "../scim/json-duplicates";
 import { etagOf } from "./etag";
 import type { ScimEnv } from "./scim-auth";
 
@@ -23,7 +24,7 @@ export async function readScimJson(c: Context<ScimEnv>): Promise<unknown> {
   if (declared > max) throw scimErrors.payloadTooLarge(`The request body exceeds the maximum payload size of ${max} bytes`);
   const bytes = await c.req.arrayBuffer();
   if (bytes.byteLength > max) throw scimErrors.payloadTooLarge(`The request body exceeds the maximum payload size of ${max} bytes`);
-  const text = new TextDecoder().decode(bytes);
+  const text = decodeUtf8(bytes);
   if (text.trim() === "") throw scimErrors.invalidSyntax("The request body is empty");
   let body: unknown;
   try {
@@ -31,8 +32,27 @@ export async function readScimJson(c: Context<ScimEnv>): Promise<unknown> {
   } catch {
     throw scimErrors.invalidSyntax("The request body is not valid JSON");
   }
+  const duplicate = findDuplicateMember(text);
+  if (duplicate !== undefined) {
+    // JSON.parse would keep the last one silently; attribute names are case-insensitive (RFC 7643 §2.1).
+    throw scimErrors.invalidSyntax(`The request body names "${duplicate.name.slice(0, 64)}" twice in one object (character ${duplicate.at + 1})`);
+  }
   c.set("scimRequestBody", body);
   return body;
+}
+
+/**
+ * Strict UTF-8 (RFC 8259 §8.1: JSON exchanged between systems MUST be UTF-8): a malformed sequence is 400
+ * `invalidSyntax`, never stored as U+FFFD. A leading byte order mark is ignored, as §8.1 allows ("MAY
+ * ignore"): Windows tooling (.NET's `UTF8Encoding(true)`, PowerShell 5) writes one. `fatal` with the default
+ * `ignoreBOM: false` strips exactly one leading BOM; a second one reaches JSON.parse and fails there.
+ */
+function decodeUtf8(bytes: ArrayBuffer): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw scimErrors.invalidSyntax("The request body is not valid UTF-8");
+  }
 }
 
 /** A SCIM JSON response with `Content-Type: application/scim+json`, plus `ETag` when versioned. */
