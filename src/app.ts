@@ -10,8 +10,12 @@ import { ScimError } from "./scim/errors";
 
 export type { AppEnv };
 
-/** The one Hono app: every surface is mounted here; errors are rendered in one place. */
-export const app = new Hono<AppEnv>();
+/**
+ * The one Hono app: every surface is mounted here; errors are rendered in one place.
+ * `strict: false`: `/Users/` is `/Users` (IdPs and Microsoft's SCIM test collection append the slash, and a
+ * redirect is no answer for a POST or PATCH). Sub-apps mounted with `route()` are matched by this router.
+ */
+export const app = new Hono<AppEnv>({ strict: false });
 
 app.use("*", async (c, next) => {
   c.set("config", readConfig(c.env));
