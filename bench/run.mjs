@@ -1,6 +1,7 @@
-// `npm run bench [-- scim|sessions …]`: runs the benchmarks (default: scim, then sessions), each on
-// its own throw-away `wrangler dev`, and prints a summary. Exits 0 even when a figure misses its
-// target (benchmarks report; tests gate); non-zero only when a bench could not run.
+// `npm run bench [-- scim|sessions|throughput …]`: runs the benchmarks (default: scim, sessions, then
+// throughput), each on its own throw-away `wrangler dev`, and prints a summary. A figure that misses
+// its target is reported, not fatal; the run exits non-zero when a bench could not run or FAILED a
+// correctness gate (a preflight, any 5xx, a lost update, a revocation probe FAIL).
 //
 // Figures are ratios against a floor measured in the same run through the same Worker; absolute
 // medians and p95s are printed too. Results: bench/.results/<name>.json (gitignored).
@@ -9,8 +10,9 @@
 import { performance } from "node:perf_hooks";
 import { runScim } from "./scim.mjs";
 import { runSessions } from "./sessions.mjs";
+import { runThroughput } from "./throughput.mjs";
 
-const BENCHES = { scim: runScim, sessions: runSessions };
+const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput };
 
 const requested = process.argv.slice(2).filter((a) => a !== "--");
 const unknown = requested.filter((a) => !(a in BENCHES));
@@ -31,7 +33,9 @@ for (const name of names) {
   } catch (err) {
     failed = true;
     console.error(`bench ${name} failed: ${err.stack ?? err}`);
-    summary.push([name, "(error)", "", "", "ERROR"]);
+    // A gate failure still carries its figures (e.g. throughput with 5xx answers): print them too.
+    if (err.results) summary.push(...summarise(name, err.results));
+    summary.push([name, "(error)", String(err.message ?? err).slice(0, 160), "", "ERROR"]);
   }
 }
 
@@ -39,12 +43,23 @@ console.log(`\n=== summary (${Math.round((performance.now() - started) / 1000)} 
 const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...[["bench", "figure", "value", "target", "result"], ...summary].map((r) => String(r[i]).length)));
 for (const row of [["bench", "figure", "value", "target", "result"], ...summary]) console.log(row.map((c, i) => String(c).padEnd(widths[i])).join("  ").trimEnd());
 const misses = summary.filter((r) => r[4] === "MISS").length;
+if (summary.some((r) => r[4] === "FAIL")) failed = true;
 console.log(misses ? `\n${misses} figure(s) missed their target (reported, not fatal).` : "\nAll figures with a target met it.");
 process.exit(failed ? 1 : 0);
 
 /** One line per figure that has a target. */
 function summarise(name, r) {
   const x = (v) => `${v.toFixed(2)}×`;
+  if (name === "throughput") {
+    const rows = Object.values(r.cases).map((c) => ["throughput", `${c.label} vs ${c.floor}`, `${x(c.ratio)} (${c.case_rps.toFixed(1)} vs ${c.floor_rps.toFixed(1)} req/s)`, `≥ ${c.target}× floor`, c.verdict]);
+    const ct = r.contention;
+    if (ct) rows.push(["throughput", `${ct.n} concurrent member PATCHes on one group`, `${x(ct.ratio)} (${ct.patch_rps.toFixed(1)} vs ${ct.floor_rps.toFixed(1)} req/s); lost ${ct.lost}`, `≥ ${ct.target}× floor`, ct.lost ? "FAIL" : ct.verdict]);
+    const bs = r.big_vs_small;
+    if (bs) rows.push(["throughput", "member PATCH 2,000- vs 10-member group (c=8)", `${x(bs.ratio)} (${bs.big.latency.median.toFixed(1)} vs ${bs.small.latency.median.toFixed(1)} ms)`, `≤ ${bs.target}×`, bs.verdict]);
+    const fives = Object.values(r.tallies ?? {}).reduce((n, t) => n + t["5xx"] + t.network, 0);
+    rows.push(["throughput", "5xx / network answers", String(fives), "0", fives ? "FAIL" : "PASS"]);
+    return rows;
+  }
   if (name === "scim") {
     return Object.values(r.cases)
       .filter((c) => c.target !== null)
@@ -68,7 +83,7 @@ function summarise(name, r) {
   rows.push(
     r.probe.skipped
       ? ["sessions", `revocation probe (${r.config.probeSessions} sessions)`, r.probe.skipped, "late_successes = 0", "SKIPPED"]
-      : ["sessions", `revocation probe late_successes (${r.probe.sessions} sessions)`, String(r.probe.late_successes), "0", r.probe.verdict],
+      : ["sessions", `revocation probe (${r.probe.sessions} sessions): late successes / 5xx / unexplained`, `${r.probe.late_successes} / ${r.probe.server_errors} / ${r.probe.unexplained}`, "0 / 0 / 0", r.probe.verdict],
   );
   return rows;
 }
