@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import { requireAdmin } from "../auth/admin-token";
-import { forgetConnection } from "../auth/scim-secret";
 import { baseUrlFor } from "../config";
 import { database } from "../db";
 import { queryAuditLog } from "../logs/audit";
@@ -49,7 +48,6 @@ adminRoutes.get("/access/identity_providers/:id", async (c) => {
 for (const method of ["put", "patch"] as const) {
   adminRoutes[method]("/access/identity_providers/:id", async (c) => {
     const row = await updateIdentityProvider(database(c.env), c.var.actor, c.req.param("id"), await jsonBody(c.req.raw));
-    forgetConnection(row.id);
     return c.json(envelope(renderIdentityProvider(row, base(c))));
   });
 }
@@ -58,12 +56,10 @@ adminRoutes.delete("/access/identity_providers/:id", async (c) => {
   // Its users disappear with it: end their sessions first (fail closed, like SCIM deprovisioning).
   await deprovisionConnectionUsers(c.env, idp.id, c.var.actor);
   await deleteIdentityProvider(database(c.env), c.var.actor, idp.id);
-  forgetConnection(idp.id);
   return c.json(envelope({ id: c.req.param("id") }));
 });
 adminRoutes.post("/access/identity_providers/:id/refresh_scim_secret", async (c) => {
   const { row, secret } = await rotateScimSecret(database(c.env), c.var.actor, c.req.param("id"));
-  forgetConnection(row.id);
   return c.json(envelope(renderIdentityProvider(row, base(c), secret)));
 });
 adminRoutes.get("/access/identity_providers/:id/scim/users", async (c) => {

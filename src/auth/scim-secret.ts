@@ -2,26 +2,25 @@ import type { IdentityProviderRow } from "../directory/context";
 import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
 
 /**
- * How long an isolate trusts a connection row it read. A positive match within this window skips
- * the D1 read (one round trip saved on every SCIM request of a provisioning burst). The cost: a
- * rotated, disabled or deleted connection's old secret keeps working for at most this long in
- * OTHER isolates; the isolate that handled the admin change forgets the row at once, and a secret
- * that does not match the cached row always re-reads D1 (a new secret works immediately).
+ * SCIM bearer secrets (RFC 7644 §2, RFC 6750). Only the secret's SHA-256 is stored; a presented
+ * secret is hashed and compared in constant time against ONE connection's stored hash.
+ *
+ * Nothing here is cached across requests: every SCIM request checks the hash D1 holds at that
+ * moment, so a rotated, disabled or deleted connection's old secret stops working everywhere at
+ * once, and a `scim_config` change applies to the next request. The extra read usually costs no
+ * round trip of its own: `scim-gate.ts` sends it in the same `db.batch` as the request's first read.
  */
-export const CONNECTION_CACHE_TTL_MS = 5_000;
-const MAX_CACHED = 1_000;
 
 /** Fixed-length dummy digest so an unknown connection costs the same work as a known one. */
 const DUMMY_HASH = "0".repeat(64);
 
-const cache = new Map<string, { row: IdentityProviderRow; until: number }>();
-
-/** Drops a connection from this isolate's cache (after an admin update, rotation or deletion). */
-export function forgetConnection(idpId: string): void {
-  cache.delete(idpId);
+/** The one statement authentication needs: this connection's row (or none). */
+export function connectionStatement(db: D1Database, idpId: string): D1PreparedStatement {
+  return db.prepare("SELECT * FROM identity_providers WHERE id = ?").bind(idpId);
 }
 
-function toRow(r: Record<string, unknown>): IdentityProviderRow {
+/** Maps a raw `identity_providers` row to its typed shape. */
+export function toConnectionRow(r: Record<string, unknown>): IdentityProviderRow {
   return {
     id: r.id as string,
     name: r.name as string,
@@ -37,24 +36,30 @@ function toRow(r: Record<string, unknown>): IdentityProviderRow {
   };
 }
 
+/** The SHA-256 of a presented bearer secret (undefined when none was presented). */
+export async function presentedHash(token: string | undefined): Promise<string | undefined> {
+  return token === undefined ? undefined : sha256Hex(token);
+}
+
 /**
- * Checks a presented SCIM bearer secret against ONE connection's stored SHA-256, in constant time.
- * `idp` is set whenever the connection exists (so failures can be logged against it).
+ * Outcome of one secret check. `idp` is set whenever the connection exists (failures are logged
+ * against it); `valid` means the secret matched; SCIM may still be disabled (`idp.scimEnabled`).
  */
-export async function authenticateScim(db: D1Database, idpId: string, token: string | undefined, now = Date.now()): Promise<{ idp?: IdentityProviderRow; valid: boolean }> {
-  const presented = token === undefined ? undefined : await sha256Hex(token);
-  const hit = cache.get(idpId);
-  if (hit && hit.until > now && presented !== undefined && timingSafeEqualHex(presented, hit.row.scimSecretHash)) {
-    return { idp: hit.row, valid: true };
-  }
-  const found = await db.prepare("SELECT * FROM identity_providers WHERE id = ?").bind(idpId).first<Record<string, unknown>>();
-  const idp = found ? toRow(found) : undefined;
-  if (idp) {
-    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-    cache.set(idpId, { row: idp, until: now + CONNECTION_CACHE_TTL_MS });
-  } else {
-    cache.delete(idpId);
-  }
-  const valid = presented !== undefined && timingSafeEqualHex(presented, idp?.scimSecretHash ?? DUMMY_HASH) && idp !== undefined;
-  return { idp, valid };
+export interface ScimAuthOutcome {
+  idp?: IdentityProviderRow;
+  valid: boolean;
+}
+
+/** Compares a presented hash with a freshly read connection row, in constant time. */
+export function checkSecret(presented: string | undefined, raw: Record<string, unknown> | null | undefined): ScimAuthOutcome {
+  const idp = raw ? toConnectionRow(raw) : undefined;
+  // Always compare (against a dummy for an unknown connection) so both cases cost the same.
+  const matches = presented !== undefined && timingSafeEqualHex(presented, idp?.scimSecretHash ?? DUMMY_HASH);
+  return { idp, valid: matches && idp !== undefined };
+}
+
+/** Checks a presented SCIM bearer secret against ONE connection's stored SHA-256 (one D1 read, never cached). */
+export async function authenticateScim(db: D1Database, idpId: string, token: string | undefined): Promise<ScimAuthOutcome> {
+  const presented = await presentedHash(token);
+  return checkSecret(presented, await connectionStatement(db, idpId).first<Record<string, unknown>>());
 }

@@ -1,11 +1,14 @@
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env";
 import { scimBaseUrl } from "../admin/identity-providers";
 import { bearerToken } from "../auth/admin-token";
+import { presentedHash, type ScimAuthOutcome } from "../auth/scim-secret";
 import { baseUrlFor } from "../config";
-import { authenticateScim } from "../auth/scim-secret";
-import { scimErrors } from "../scim/errors";
+import { ScimError, scimErrors } from "../scim/errors";
 import type { DirectoryContext, ScimObject } from "./context";
+import { ScimAuthGate } from "./scim-gate";
+import { SCIM_CONTENT_TYPE } from "./scim-http";
 
 /** Hono types of the SCIM sub-app. */
 export type ScimEnv = {
@@ -20,32 +23,98 @@ export type ScimEnv = {
     scimLogHint: { cfResourceId?: string; idpResourceId?: string | null; email?: string | null; groupName?: string };
     /** The connection named in the path, once it is known to exist (failed authentications are logged to it too). */
     scimIdpId: string | undefined;
+    /** Set when authentication failed: the log row then carries no request data (it came from an unauthenticated client). */
+    scimAuthFailed: boolean | undefined;
+    /** Set when the request must not be logged (a failed authentication over the limit). */
+    scimLogSkip: boolean | undefined;
   };
 };
 
+/** Seconds a client is told to wait after too many failed authentications (the limiter's `period`). */
+export const AUTH_FAILURE_RETRY_AFTER_S = 60;
+
+/** Read-only methods: authenticated in the same D1 round trip as their first read. */
+const PIGGYBACK_METHODS = new Set(["GET", "HEAD"]);
+
 /**
- * SCIM bearer authentication (RFC 7644 §2): the secret is hashed and compared in constant time
- * against THIS connection's stored hash only, so one connection's secret can never act on another.
- * An unknown connection and a wrong secret get the same 401.
+ * SCIM bearer authentication (RFC 7644 §2, RFC 6750): the secret is hashed and compared in constant
+ * time against the hash D1 holds for THIS connection at this moment (never a cached copy), so one
+ * connection's secret can never act on another and a rotated secret stops working at once.
+ *
+ * GET/HEAD: the check travels with the handler's first read (see scim-gate.ts); the handler may run
+ * before the check completes, but it can see no D1 result, write nothing and call no Durable Object
+ * until it passed, and whatever it answered is replaced by the 401 if it failed.
+ * Every other method is checked before the handler runs (its body is never read unauthenticated).
+ *
+ * Unknown connection, wrong or missing secret: the same 401. Failed checks are counted per
+ * connection by the `SCIM_AUTH_FAILURES` rate limiter; over its limit the answer is 429 with
+ * `Retry-After`. The limiter is consulted only AFTER a failed compare, so a correct secret is never
+ * throttled, whatever anyone else sends.
  */
 export const scimAuth = createMiddleware<ScimEnv>(async (c, next) => {
   const idpId = c.req.param("idpId") ?? "";
-  const token = bearerToken(c.req.header("authorization"));
-  const { idp, valid } = await authenticateScim(c.env.DB, idpId, token);
-  if (idp) c.set("scimIdpId", idpId);
-  if (!idp || !valid || !idp.scimEnabled) {
-    c.header("WWW-Authenticate", 'Bearer realm="SCIM", error="invalid_token"');
-    throw scimErrors.unauthorized(idp && valid ? "SCIM provisioning is disabled for this identity provider" : "The bearer token is missing or invalid for this identity provider");
-  }
-  const row = idp;
+  const gate = new ScimAuthGate(c.env.DB, idpId, await presentedHash(bearerToken(c.req.header("authorization"))));
   c.set("directory", {
-    env: c.env,
-    db: c.env.DB,
-    idp: row,
-    scimBase: scimBaseUrl(baseUrlFor(c.var.config, c.req.url), row.id),
+    env: gate.env(c.env),
+    db: gate.db,
+    idp: gate.idp,
+    scimBase: scimBaseUrl(baseUrlFor(c.var.config, c.req.url), idpId),
     config: c.var.config,
-    actor: `scim:${row.id}`,
+    actor: `scim:${idpId}`,
   });
-  c.set("actor", `scim:${row.id}`);
+  c.set("actor", `scim:${idpId}`);
+  if (!PIGGYBACK_METHODS.has(c.req.method.toUpperCase())) {
+    const refused = await refusal(c, await gate.settle());
+    if (refused) return refused;
+  }
   await next();
+  const refused = await refusal(c, await gate.settle());
+  if (refused) {
+    c.res = undefined; // drop the handler's answer and its headers; Hono merges headers into a replaced response
+    c.res = refused;
+  }
 });
+
+/** The response for a failed check (401 or 429), or undefined when the request is authenticated. */
+async function refusal(c: Context<ScimEnv>, outcome: ScimAuthOutcome): Promise<Response | undefined> {
+  if (outcome.idp) c.set("scimIdpId", outcome.idp.id);
+  if (outcome.valid && outcome.idp?.scimEnabled) return undefined;
+  c.set("scimAuthFailed", true);
+  if (outcome.valid) {
+    // The right secret for a connection whose SCIM is switched off: only its holder sees this.
+    return errorResponse(scimErrors.unauthorized("SCIM provisioning is disabled for this identity provider"), c, { "www-authenticate": challenge });
+  }
+  const limit = await failureLimit(c);
+  if (limit !== "under") c.set("scimLogSkip", true);
+  if (limit === "over") {
+    return errorResponse(new ScimError(429, "Too many failed authentications for this identity provider; retry later"), c, {
+      "retry-after": String(AUTH_FAILURE_RETRY_AFTER_S),
+    });
+  }
+  return errorResponse(scimErrors.unauthorized("The bearer token is missing or invalid for this identity provider"), c, { "www-authenticate": challenge });
+}
+
+const challenge = 'Bearer realm="SCIM", error="invalid_token"';
+
+/**
+ * Counts one failed authentication against the connection named in the path, known or not (so the
+ * answer does not reveal whether it exists). Keyed by connection alone, not by client IP: a correct
+ * secret never reaches the limiter, so the key cannot lock the IdP out, and a per-connection key
+ * bounds what an attacker spread over many addresses can make us log. If the limiter itself fails,
+ * the answer stays 401 but nothing is logged (the log bound must not depend on the limiter being up).
+ */
+async function failureLimit(c: Context<ScimEnv>): Promise<"under" | "over" | "unknown"> {
+  try {
+    const { success } = await c.env.SCIM_AUTH_FAILURES.limit({ key: `scim-auth:${c.req.param("idpId") ?? ""}` });
+    return success ? "under" : "over";
+  } catch (e) {
+    console.error("SCIM auth-failure limiter unavailable", e instanceof Error ? e.message : String(e));
+    return "unknown";
+  }
+}
+
+/** An RFC 7644 §3.12 error response, built here so its headers (`Retry-After`, the challenge) are kept. */
+function errorResponse(error: ScimError, c: Context<ScimEnv>, headers: Record<string, string>): Response {
+  c.error = error;
+  return new Response(JSON.stringify(error), { status: error.status, headers: { "content-type": SCIM_CONTENT_TYPE, ...headers } });
+}

@@ -20,18 +20,27 @@ function primaryEmail(resource: ScimObject | undefined): string | null {
 }
 
 /**
- * One provisioning-log row per SCIM request (Cloudflare's SCIM log fields), written after the
- * response with `waitUntil` so logging never slows or fails provisioning. Bodies are redacted.
+ * One provisioning-log row per SCIM request to an existing connection (Cloudflare's SCIM log
+ * fields), written after the response with `waitUntil` so logging never slows or fails
+ * provisioning. Bodies are redacted. Not logged: discovery GETs, requests naming an unknown
+ * connection (there is no connection to attach them to), and failed authentications over the
+ * `SCIM_AUTH_FAILURES` limit (so an attacker cannot fill D1). A failed authentication that is
+ * logged carries only method, resource type, status and error: nothing an unauthenticated client sent.
  */
 export const provisioningLogger = createMiddleware<ScimEnv>(async (c, next) => {
   await next();
   const idpId = c.var.scimIdpId;
   if (!idpId) return; // unknown connection: nothing to attach the row to
+  if (c.var.scimLogSkip) return; // failed authentication over the limit: bounded log volume
   const method = c.req.method.toUpperCase();
   const resourceType = resourceTypeOf(new URL(c.req.url).pathname);
   if (method === "GET" && resourceType === "OTHER") return; // discovery reads are not provisioning
   const status = c.res.status;
   const error = c.error instanceof ScimError ? c.error.message : c.error ? "Internal error" : null;
+  if (c.var.scimAuthFailed) {
+    c.executionCtx.waitUntil(writeRow(c.env, { idpId, requestMethod: method, resourceType, status: "FAILURE", httpStatus: status, errorDescription: error ?? `HTTP ${status}`, requestBody: null }));
+    return;
+  }
   const resource = c.var.scimResource;
   const hint = c.var.scimLogHint ?? {};
   const body = c.var.scimRequestBody as ScimObject | undefined;
@@ -48,10 +57,12 @@ export const provisioningLogger = createMiddleware<ScimEnv>(async (c, next) => {
     errorDescription: status < 400 ? null : (error ?? `HTTP ${status}`),
     requestBody: redactedBodyText(body),
   };
-  c.executionCtx.waitUntil(
-    writeProvisioningLog(database(c.env), row).catch((e: unknown) => {
-      // Never log the body here: only that the write failed.
-      console.error("provisioning log write failed", e instanceof Error ? e.message : String(e));
-    }),
-  );
+  c.executionCtx.waitUntil(writeRow(c.env, row));
 });
+
+function writeRow(env: Env, row: Parameters<typeof writeProvisioningLog>[1]): Promise<void> {
+  return writeProvisioningLog(database(env), row).catch((e: unknown) => {
+    // Never log the body here: only that the write failed.
+    console.error("provisioning log write failed", e instanceof Error ? e.message : String(e));
+  });
+}
