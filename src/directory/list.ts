@@ -1,9 +1,12 @@
-import { compileFilter, compileSort } from "../scim/filter/compile";
+import { decodeCursor, encodeCursor, type CursorBinding, type CursorPosition } from "../scim/cursor";
+import { compileFilter, compileSort, type SortSql } from "../scim/filter/compile";
 import { parseFilter } from "../scim/filter/parse";
 import type { Filter } from "../scim/filter/ast";
-import { unwrap, type Result } from "../scim/errors";
+import { scimErrors, unwrap, type Result } from "../scim/errors";
+import type { PageCursors } from "../scim/list-response";
 import type { ListParams } from "../scim/list-params";
 import type { DirectoryContext } from "./context";
+import { cursorKey } from "./cursor-key";
 
 type ResourceType = "User" | "Group";
 
@@ -13,6 +16,7 @@ interface ListQuery {
   params: (string | number | null)[];
   orderBy: string;
   sortParams: (string | number | null)[];
+  sort: SortSql;
   alias: "u" | "g";
 }
 
@@ -32,7 +36,14 @@ function compileQuery(ctx: DirectoryContext, resourceType: ResourceType, filter:
   if (!sort.ok) return sort;
   return {
     ok: true,
-    value: { base: `FROM ${table} WHERE ${alias}.idp_id = ? AND (${where})`, params: [ctx.idp.id, ...whereParams], orderBy: sort.value.orderBy, sortParams: sort.value.params, alias },
+    value: {
+      base: `FROM ${table} WHERE ${alias}.idp_id = ? AND (${where})`,
+      params: [ctx.idp.id, ...whereParams],
+      orderBy: sort.value.orderBy,
+      sortParams: sort.value.params,
+      sort: sort.value,
+      alias,
+    },
   };
 }
 
@@ -78,7 +89,7 @@ export async function listRows<Row>(
   resourceType: ResourceType,
   params: ListParams,
   companion?: (page: PageIds) => D1PreparedStatement,
-): Promise<{ rows: Row[]; totalResults: number; related?: unknown[] }> {
+): Promise<{ rows: Row[]; totalResults: number; related?: unknown[]; cursors?: PageCursors }> {
   const filter = parsedFilter(params);
   const q = unwrap(compileQuery(ctx, resourceType, filter, params));
   const counter = resourceType === "User" ? "users" : "groups";
@@ -87,6 +98,7 @@ export async function listRows<Row>(
     : ctx.db
         .prepare(`SELECT coalesce((SELECT ${counter} FROM directory_counts WHERE idp_id = ?), (SELECT count(*) FROM ${counter} WHERE idp_id = ?)) AS n`)
         .bind(ctx.idp.id, ctx.idp.id);
+  if (params.cursor !== undefined) return cursorRows<Row>(ctx, resourceType, params, q, filter !== undefined, total, companion);
   if (params.count === 0) return { rows: [], totalResults: (await total.first<number>("n")) ?? 0 };
   const offset = params.startIndex - 1;
   const page = pageSql(q, `${q.alias}.*`, params.count, offset);
@@ -105,12 +117,107 @@ export async function listRows<Row>(
   return { rows, totalResults, related };
 }
 
+/** The sort key of a cursor page's rows, selected next to them (and removed before rendering). */
+const CURSOR_KEY_COLUMN = "scim_cursor_key";
+
+/**
+ * A keyset page (RFC 9865 cursor paging): `WHERE (key, id) > (?, ?) ORDER BY key, id LIMIT n + 1` in the
+ * query's order, or the mirror image (`<`, reversed order) for a page before a position, so any depth costs
+ * one index seek, never an OFFSET walk. NULL keys sort last ascending and first descending (compileSort),
+ * which is why a NULL position or a nullable key needs its own branch: `(NULL, id) > (…)` is NULL in SQL.
+ */
+function keysetSql(q: ListQuery, columns: { sql: string; params: (string | number | null)[] }, limit: number, position: CursorPosition | undefined): PageIds {
+  const { key, nullable } = q.sort;
+  const id = `${q.alias}.id`;
+  const desc = q.sort.descending !== (position?.before ?? false);
+  const dir = desc ? "DESC" : "ASC";
+  let where = "";
+  const whereParams: (string | number | null)[] = [];
+  if (position && position.key === null) {
+    // NULLs come last ascending: after a NULL only NULLs with a greater id. Descending they come first: after
+    // a NULL, NULLs with a smaller id, then every non-NULL key.
+    where = desc ? `((${key.sql} IS NULL AND ${id} < ?) OR ${key.sql} IS NOT NULL)` : `(${key.sql} IS NULL AND ${id} > ?)`;
+    whereParams.push(...key.params, position.id, ...(desc ? key.params : []));
+  } else if (position) {
+    // A row value comparison is what SQLite turns into an index range on (idp_id, key, id).
+    where = `(${key.sql}, ${id}) ${desc ? "<" : ">"} (?, ?)`;
+    whereParams.push(...key.params, position.key, position.id);
+    if (nullable && !desc) {
+      where = `(${where} OR ${key.sql} IS NULL)`;
+      whereParams.push(...key.params);
+    }
+  }
+  const nulls = nullable ? (desc ? " NULLS FIRST" : " NULLS LAST") : "";
+  return {
+    sql: `SELECT ${columns.sql} ${q.base}${where ? ` AND ${where}` : ""} ORDER BY ${key.sql} ${dir}${nulls}, ${id} ${dir} LIMIT ?`,
+    params: [...columns.params, ...q.params, ...whereParams, ...key.params, limit],
+  };
+}
+
+/**
+ * RFC 9865 cursor paging over the same compiled query. `nextCursor` when a further row exists in the
+ * query's order (LIMIT n + 1 tells); `previousCursor` on every page reached through a cursor unless a
+ * page before a position found nothing further back (§2: never on the first page). Positions are keys
+ * of rows, not offsets: rows inserted or deleted during a walk never shift the rows that already existed.
+ */
+async function cursorRows<Row>(
+  ctx: DirectoryContext,
+  resourceType: ResourceType,
+  params: ListParams,
+  q: ListQuery,
+  filtered: boolean,
+  total: D1PreparedStatement,
+  companion?: (page: PageIds) => D1PreparedStatement,
+): Promise<{ rows: Row[]; totalResults: number; related?: unknown[]; cursors: PageCursors }> {
+  const binding: CursorBinding = { resourceType, idpId: ctx.idp.id, filter: params.filter, sortBy: params.sortBy, sortOrder: params.sortOrder };
+  const key = await cursorKey(ctx);
+  const now = Date.now() / 1000;
+  const position = params.cursor ? unwrap(await decodeCursor(key, params.cursor, binding, now)) : undefined;
+  if (params.count === 0) return { rows: [], totalResults: (await total.first<number>("n")) ?? 0, cursors: {} };
+
+  const page = keysetSql(q, { sql: `${q.alias}.*, ${q.sort.key.sql} AS ${CURSOR_KEY_COLUMN}`, params: q.sort.key.params }, params.count + 1, position);
+  const statements = [ctx.db.prepare(page.sql).bind(...page.params)];
+  const withCompanion = companion !== undefined && page.params.length <= D1_MAX_PARAMS;
+  // The page is the first n of those n + 1 rows in the same order, so LIMIT n selects exactly its ids
+  // (never the spare row's related rows: a spare group could have 50,000 members).
+  if (withCompanion) statements.push(companion(keysetSql(q, { sql: `${q.alias}.id`, params: [] }, params.count, position)));
+  const withCount = !filtered || position !== undefined;
+  if (withCount) statements.push(total);
+  const results = await ctx.db.batch(statements);
+  const fetched = results[0]!.results as (Row & Record<string, unknown>)[];
+  const more = fetched.length > params.count;
+  const rows = fetched.slice(0, params.count);
+  if (position?.before) rows.reverse();
+  const keys = rows.map((r) => {
+    const k = r[CURSOR_KEY_COLUMN] as string | number | null;
+    delete r[CURSOR_KEY_COLUMN];
+    return { key: k, id: r.id as string };
+  });
+
+  let totalResults: number;
+  if (withCount) totalResults = (results[results.length - 1]!.results[0] as { n: number }).n;
+  else if (!more) totalResults = rows.length;
+  else totalResults = (await total.first<number>("n")) ?? rows.length;
+
+  const cursors: PageCursors = {};
+  const first = keys[0];
+  const last = keys[keys.length - 1];
+  const forwardMore = position?.before ? rows.length > 0 : more;
+  const backwardMore = position?.before ? more : position !== undefined && rows.length > 0;
+  if (last && forwardMore) cursors.nextCursor = await encodeCursor(key, { ...last, before: false }, binding, now);
+  if (first && backwardMore) cursors.previousCursor = await encodeCursor(key, { ...first, before: true }, binding, now);
+  return { rows: rows as Row[], totalResults, related: withCompanion ? results[1]!.results : undefined, cursors };
+}
+
 /**
  * `POST /.search` at the service provider root (RFC 7644 §3.4.3): the filter runs against every
  * resource type it is valid for; results are users, then groups (each in its own sort order),
  * paged across both. A filter valid for neither type is `invalidFilter`.
  */
 export async function searchAllRows<U, G>(ctx: DirectoryContext, params: ListParams): Promise<{ users: U[]; groups: G[]; totalResults: number }> {
+  // A root search spans two tables, so one keyset position cannot address it; RFC 9865 lets a provider
+  // refuse a pagination parameter it cannot serve (§2.1), and /Users/.search and /Groups/.search take cursors.
+  if (params.cursor !== undefined) throw scimErrors.invalidValue("Cursor pagination is offered on /Users, /Groups and their /.search; use startIndex for a root /.search.");
   const filter = parsedFilter(params);
   const userQ = compileQuery(ctx, "User", filter, params);
   const groupQ = compileQuery(ctx, "Group", filter, params);

@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { resourceType, resourceTypesList, schema, schemasList, serviceProviderConfig } from "../scim/discovery";
 import { ScimError, scimErrors, unwrap } from "../scim/errors";
-import { listResponse } from "../scim/list-response";
+import { cursorListResponse, listResponse, type PageCursors } from "../scim/list-response";
 import { parseListParams, type ListParams } from "../scim/list-params";
 import { project, wantsAttribute } from "../scim/projection";
 import type { ScimObject } from "./context";
@@ -60,26 +60,31 @@ scimRoutes.get("/Schemas/:id", (c) => {
   return scimJson(c, found);
 });
 
-// ---- Lists and searches (RFC 7644 §3.4.2, §3.4.3).
+// ---- Lists and searches (RFC 7644 §3.4.2, §3.4.3; cursor paging RFC 9865).
+/** Index paging answers with `startIndex`; cursor paging (the request named `cursor`) with its cursors instead. */
+function page<T>(params: ListParams, resources: T[], totalResults: number, cursors: PageCursors | undefined) {
+  return params.cursor !== undefined ? cursorListResponse(resources, totalResults, cursors ?? {}) : listResponse(resources, totalResults, params.startIndex);
+}
+
 async function listUsers(c: Context<ScimEnv>, params: ListParams) {
   const ctx = c.var.directory;
   const withGroups = wantsAttribute(params, "groups", "User");
-  const { rows, totalResults, related } = await listRows<UserRow>(ctx, "User", params, withGroups ? (page) => groupsOfUsersStatement(ctx.db, page) : undefined);
+  const { rows, totalResults, related, cursors } = await listRows<UserRow>(ctx, "User", params, withGroups ? (ids) => groupsOfUsersStatement(ctx.db, ids) : undefined);
   const ids = rows.map((r) => r.id);
   const groups = withGroups ? (related ? groupsByUser(ids, related) : await groupsOfUsers(ctx.db, ids)) : undefined;
   const resources = rows.map((r) => project(renderUser(r, ctx.scimBase, groups?.get(r.id)), "User", params));
-  return scimJson(c, listResponse(resources, totalResults, params.startIndex));
+  return scimJson(c, page(params, resources, totalResults, cursors));
 }
 
 async function listGroups(c: Context<ScimEnv>, params: ListParams) {
   const ctx = c.var.directory;
   // `excludedAttributes=members` (what Entra and Okta send) never touches group_members.
   const withMembers = wantsAttribute(params, "members", "Group");
-  const { rows, totalResults, related } = await listRows<GroupRow>(ctx, "Group", params, withMembers ? (page) => membersStatement(ctx, page) : undefined);
+  const { rows, totalResults, related, cursors } = await listRows<GroupRow>(ctx, "Group", params, withMembers ? (ids) => membersStatement(ctx, ids) : undefined);
   const ids = rows.map((r) => r.id);
   const members = withMembers ? (related ? membersByGroup(ids, related) : await membersOfGroups(ctx, ids)) : undefined;
   const resources = rows.map((r) => project(renderGroup(r, ctx.scimBase, members?.get(r.id)), "Group", params));
-  return scimJson(c, listResponse(resources, totalResults, params.startIndex));
+  return scimJson(c, page(params, resources, totalResults, cursors));
 }
 
 async function searchBody(c: Context<ScimEnv>): Promise<ListParams> {

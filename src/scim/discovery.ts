@@ -4,6 +4,7 @@
  * (e.g. `https://edge.example/populations/<idpId>/scim/v2`) so every `meta.location` is absolute.
  */
 
+import { CURSOR_TIMEOUT_SECONDS } from "./cursor";
 import { listResponse, type ListResponse } from "./list-response";
 import {
   type AttributeDef,
@@ -42,6 +43,15 @@ export interface ServiceProviderConfig {
   changePassword: { supported: boolean };
   sort: { supported: boolean };
   etag: { supported: boolean };
+  /** RFC 9865 §4. */
+  pagination: {
+    cursor: boolean;
+    index: boolean;
+    defaultPaginationMethod: "cursor" | "index";
+    defaultPageSize: number;
+    maxPageSize: number;
+    cursorTimeout: number;
+  };
   authenticationSchemes: {
     type: string;
     name: string;
@@ -107,6 +117,17 @@ export function serviceProviderConfig(baseUrl: string, limits: DiscoveryLimits):
     changePassword: { supported: false },
     sort: { supported: true },
     etag: { supported: true },
+    // RFC 9865 §4: both methods; index stays the default (§2.4: a provider that had index paging first keeps
+    // it as the default, so clients that send neither parameter see no change). A missing count means
+    // maxResults (RFC 7644 §3.4.2.4), which is therefore both the default and the maximum page size.
+    pagination: {
+      cursor: true,
+      index: true,
+      defaultPaginationMethod: "index",
+      defaultPageSize: limits.maxResults,
+      maxPageSize: limits.maxResults,
+      cursorTimeout: CURSOR_TIMEOUT_SECONDS,
+    },
     authenticationSchemes: [
       {
         // The IdP connection's SCIM secret, sent as an RFC 6750 bearer token: the scheme Entra and Okta expect.

@@ -9,7 +9,11 @@ export type ScimType =
   | "noTarget"
   | "invalidValue"
   | "invalidVers"
-  | "sensitive";
+  | "sensitive"
+  // RFC 9865 §2.1 (cursor pagination) extends RFC 7644 §3.12 Table 9 with these three.
+  | "invalidCursor"
+  | "expiredCursor"
+  | "invalidCount";
 
 export const SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
 
@@ -45,6 +49,8 @@ export const scimErrors = {
   noTarget: (detail: string) => new ScimError(400, detail, "noTarget"),
   mutability: (detail: string) => new ScimError(400, detail, "mutability"),
   tooMany: (detail: string) => new ScimError(400, detail, "tooMany"),
+  invalidCursor: (detail: string) => new ScimError(400, detail, "invalidCursor"),
+  expiredCursor: (detail: string) => new ScimError(400, detail, "expiredCursor"),
   uniqueness: (detail: string) => new ScimError(409, detail, "uniqueness"),
   notFound: (detail: string) => new ScimError(404, detail),
   unauthorized: (detail: string) => new ScimError(401, detail),

@@ -22,6 +22,11 @@ export interface ListParams {
   sortOrder: "ascending" | "descending";
   attributes?: string[];
   excludedAttributes?: string[];
+  /**
+   * RFC 9865 cursor pagination: present (possibly `""`, the first page) when the request named `cursor`;
+   * absent for index paging (`startIndex`). The value is still opaque here (see `src/scim/cursor.ts`).
+   */
+  cursor?: string;
 }
 
 /** Options for {@link parseListParams}; `maxResults` is the one advertised in ServiceProviderConfig. */
@@ -29,7 +34,7 @@ export interface ListParamsOptions {
   maxResults: number;
 }
 
-const SCALARS = ["filter", "startIndex", "count", "sortBy", "sortOrder"] as const;
+const SCALARS = ["filter", "startIndex", "count", "sortBy", "sortOrder", "cursor"] as const;
 const LISTS = ["attributes", "excludedAttributes"] as const;
 type Scalar = (typeof SCALARS)[number];
 type List = (typeof LISTS)[number];
@@ -45,7 +50,11 @@ type List = (typeof LISTS)[number];
  * - parameter names are matched case-insensitively (RFC 7643 §2.1 makes attribute names case-insensitive, and
  *   the SearchRequest body is a SCIM message); unknown parameters are ignored; empty values count as absent;
  * - a scalar parameter given twice (`count=1&count=2`) → 400 `invalidSyntax` rather than silently picking one;
- *   repeated `attributes` are merged.
+ *   repeated `attributes` are merged;
+ * - `cursor` (RFC 9865 §2) selects cursor paging even when empty (`?cursor`, `cursor=`, `"cursor": ""` ask for
+ *   the first page); a value outside RFC 3986 §2.3 unreserved characters, or not a string, → 400 `invalidCursor`;
+ *   `cursor` together with `startIndex` → 400 `invalidValue`: RFC 9865 §2.4 has a request pick one method, and
+ *   a keyset position cannot be combined with an offset.
  */
 export function parseListParams(
   query: URLSearchParams | Record<string, unknown>,
@@ -77,6 +86,11 @@ export function parseListParams(
   if (!startIndex.ok) return startIndex;
   const count = readInt("count", scalars.count);
   if (!count.ok) return count;
+  const cursor = readCursor(scalars.cursor);
+  if (!cursor.ok) return cursor;
+  if (cursor.value !== undefined && startIndex.value !== undefined) {
+    return err(scimErrors.invalidValue('"cursor" and "startIndex" cannot be used together: pick cursor or index pagination (RFC 9865 §2.4).'));
+  }
 
   // RFC 7644 §3.4.2.3: "Allowed values are "ascending" and "descending"" and the default is ascending.
   // Matched case-insensitively; anything else is a value incompatible with the parameter → invalidValue (§3.12).
@@ -114,6 +128,7 @@ export function parseListParams(
   if (sortBy.value !== undefined) params.sortBy = sortBy.value;
   if (lists.attributes) params.attributes = lists.attributes;
   if (lists.excludedAttributes) params.excludedAttributes = lists.excludedAttributes;
+  if (cursor.value !== undefined) params.cursor = cursor.value;
   return ok(params);
 }
 
@@ -152,6 +167,21 @@ function readString(name: string, value: unknown): Result<string | undefined> {
   if (typeof value !== "string") return err(scimErrors.invalidValue(`The "${name}" parameter must be a string.`));
   const trimmed = value.trim();
   return ok(trimmed === "" ? undefined : trimmed);
+}
+
+/** RFC 3986 §2.3 unreserved characters: the only ones RFC 9865 §2 allows in a cursor. */
+const UNRESERVED = /^[A-Za-z0-9._~-]*$/;
+
+/**
+ * `cursor`: present-but-empty is meaningful (the first page, RFC 9865 §2), so unlike other scalars an empty
+ * string is kept. JSON null counts as absent, like every other SearchRequest parameter.
+ */
+function readCursor(value: unknown): Result<string | undefined> {
+  if (value === undefined || value === null) return ok(undefined);
+  if (typeof value !== "string" || !UNRESERVED.test(value.trim())) {
+    return err(scimErrors.invalidCursor("The cursor must be empty (first page) or a nextCursor/previousCursor value from a previous response."));
+  }
+  return ok(value.trim());
 }
 
 const INTEGER = /^[+-]?\d+$/;

@@ -41,6 +41,8 @@ describe("serviceProviderConfig (RFC 7643 §5)", () => {
     ["changePassword", { supported: false }],
     ["sort", { supported: true }],
     ["etag", { supported: true }],
+    // RFC 9865 §4: both methods, index the default (§2.4), maxResults as default and maximum page size.
+    ["pagination", { cursor: true, index: true, defaultPaginationMethod: "index", defaultPageSize: 200, maxPageSize: 200, cursorTimeout: 3600 }],
     ["meta", { resourceType: "ServiceProviderConfig", location: `${BASE}/ServiceProviderConfig` }],
   ])("%s", (key, expected) => {
     expect(spc).toHaveProperty(key, expected);

@@ -126,3 +126,43 @@ describe("parseListParams: SearchRequest body (RFC 7644 §3.4.3)", () => {
     expect(r.ok).toBe(false);
   });
 });
+
+describe("parseListParams: cursor pagination (RFC 9865 §2, §3)", () => {
+  it.each<[string, string, Partial<ListParams>]>([
+    ["bare ?cursor asks for the first page", "cursor&count=10", { cursor: "", count: 10 }],
+    ["empty cursor= asks for the first page", "cursor=&count=10", { cursor: "", count: 10 }],
+    ["a cursor value is kept as is", "cursor=AbC-_.~09", { cursor: "AbC-_.~09" }],
+    ["cursor name is case-insensitive", "CURSOR=xyz", { cursor: "xyz" }],
+    ["cursor with filter and sort", "filter=userName%20sw%20%22J%22&cursor&count=10&sortBy=userName", { cursor: "", count: 10, filter: 'userName sw "J"', sortBy: "userName" }],
+    ["empty startIndex does not conflict with a cursor", "cursor=abc&startIndex=", { cursor: "abc" }],
+    ["no cursor: index paging as before", "startIndex=3", { startIndex: 3 }],
+  ])("%s", (_name, query, expected) => {
+    expect(q(query)).toEqual({ ok: true, value: { ...defaults, ...expected } });
+  });
+
+  it.each<[string, Record<string, unknown>, Partial<ListParams>]>([
+    ['"cursor": "" asks for the first page', { cursor: "", count: 10 }, { cursor: "", count: 10 }],
+    ["a cursor value", { cursor: "VZUTiyhEQJ94IR" }, { cursor: "VZUTiyhEQJ94IR" }],
+    ["JSON null cursor is absent", { cursor: null }, {}],
+  ])("body: %s", (_name, b, expected) => {
+    expect(body(b)).toEqual({ ok: true, value: { ...defaults, ...expected } });
+  });
+
+  it.each<[string, URLSearchParams | Record<string, unknown>, string, RegExp]>([
+    ["cursor with startIndex", new URLSearchParams("cursor&startIndex=1"), "invalidValue", /"cursor" and "startIndex"/],
+    ["cursor value with startIndex", new URLSearchParams("cursor=abc&startIndex=5"), "invalidValue", /"cursor" and "startIndex"/],
+    ["body cursor with startIndex", { schemas: [SEARCH_REQUEST_SCHEMA], cursor: "", startIndex: 1 }, "invalidValue", /"cursor" and "startIndex"/],
+    ["reserved characters in a cursor", new URLSearchParams("cursor=a%2Fb"), "invalidCursor", /cursor/],
+    ["a space in a cursor", new URLSearchParams("cursor=a%20b"), "invalidCursor", /cursor/],
+    ["non-ASCII in a cursor", new URLSearchParams("cursor=%C3%A9"), "invalidCursor", /cursor/],
+    ["body cursor not a string", { schemas: [SEARCH_REQUEST_SCHEMA], cursor: 5 }, "invalidCursor", /cursor/],
+    ["cursor given twice", new URLSearchParams("cursor=a&cursor=b"), "invalidSyntax", /"cursor".*more than once/],
+  ])("%s → 400 %s", (_name, input, scimType, detail) => {
+    const r = parseListParams(input, { maxResults: MAX });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.error.status).toBe(400);
+    expect(r.error.scimType).toBe(scimType);
+    expect(r.error.message).toMatch(detail);
+  });
+});
