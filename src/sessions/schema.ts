@@ -44,6 +44,14 @@ const MIGRATIONS: readonly (readonly string[])[] = [
      )`,
     `INSERT INTO gate (id) VALUES (1)`,
   ],
+  [
+    // Group versions were `Date.now() * 1000` (about 1.7e15); they are now the user's
+    // `users.groups_version` counter in D1, starting at 1. A clock-based watermark would make every
+    // counter-versioned change look like a redelivery and be ignored forever, so reset it (1e12 is
+    // far above any counter and far below any clock value).
+    `UPDATE gate SET groups_version = 0 WHERE groups_version > 1000000000000`,
+    `UPDATE gate SET snapshot_version = 0 WHERE snapshot_version > 1000000000000`,
+  ],
 ];
 
 /** The schema version this code writes; stored in `meta` so a future migration knows where to start. */

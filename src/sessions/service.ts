@@ -2,8 +2,9 @@ import { apiErrors } from "../admin/api-error";
 import { auditStatement } from "../logs/audit";
 import { sessionsFor } from "./client";
 import { sessionEffects } from "./effects";
-import { currentGroups, dispatchIdentityChange, forEachLimited } from "./fanout";
-import type { CreateSessionResult, SessionInfo } from "./types";
+import { groupsOfUsersStatement, idList } from "../directory/user-store";
+import { dispatchIdentityChange, forEachLimited } from "./fanout";
+import type { CreateSessionInput, CreateSessionResult, SessionInfo } from "./types";
 
 /** What opening a session needs: Access sessions may be org-wide; Gateway sessions belong to a device. */
 export type OpenSessionInput = { kind: "access"; appId?: string; ttlSeconds: number } | { kind: "gateway"; deviceId: string; ttlSeconds: number };
@@ -14,26 +15,41 @@ interface UserFacts {
   email: string | null;
   user_name: string;
   active: number;
+  groups_version: number;
 }
 
+/** Logins retried after the object refused a groups snapshot older than a change it already saw. */
+const STALE_LOGIN_ATTEMPTS = 3;
+
 /**
- * Opens a session for a directory user: an unknown or inactive user is refused. The session index
- * row is written BEFORE the groups are read, so a concurrent group change either sees this user
- * (and notifies the object) or committed before the read (and the snapshot already has it).
+ * Opens a session for a directory user: an unknown or inactive user is refused. One D1 batch (one
+ * transaction, so one snapshot) records the session index row and reads the user, its groups and
+ * its `groups_version`: a concurrent group change either commits first (this read has its groups and
+ * version) or after (its fan-out sees the index row and notifies the object). The object compares
+ * the version with the newest change it has seen and refuses a stale snapshot (`stale_groups`); the
+ * login then re-reads.
  */
 export async function openSession(env: Env, userId: string, input: OpenSessionInput): Promise<CreateSessionResult | { ok: false; error: "unknown_user" }> {
-  const user = await env.DB.prepare("SELECT id, idp_id, email, user_name, active FROM users WHERE id = ?").bind(userId).first<UserFacts>();
-  if (!user) return { ok: false, error: "unknown_user" };
-  if (user.active !== 1) return { ok: false, error: "inactive" };
   const scope = input.kind === "access" ? `access:${input.appId ?? "*"}` : `gateway:${input.deviceId}`;
-  await env.DB.prepare(
-    "INSERT INTO session_index (user_id, scope, last_opened_at) VALUES (?, ?, ?) ON CONFLICT (user_id, scope) DO UPDATE SET last_opened_at = excluded.last_opened_at",
-  )
-    .bind(userId, scope, new Date().toISOString())
-    .run();
-  const groups = (await currentGroups(env.DB, [userId])).get(userId) ?? [];
-  const identity = { idpId: user.idp_id, email: user.email ?? user.user_name, groups };
-  return sessionsFor(env, userId).createSession({ ...input, identity } as Parameters<ReturnType<typeof sessionsFor>["createSession"]>[0]);
+  let result: CreateSessionResult | undefined;
+  for (let attempt = 0; attempt < STALE_LOGIN_ATTEMPTS; attempt++) {
+    const [, users, groupRows] = await env.DB.batch([
+      env.DB.prepare(
+        `INSERT INTO session_index (user_id, scope, last_opened_at) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND active = 1)
+         ON CONFLICT (user_id, scope) DO UPDATE SET last_opened_at = excluded.last_opened_at`,
+      ).bind(userId, scope, new Date().toISOString(), userId),
+      env.DB.prepare("SELECT id, idp_id, email, user_name, active, groups_version FROM users WHERE id = ?").bind(userId),
+      groupsOfUsersStatement(env.DB, idList([userId])),
+    ]);
+    const user = users?.results[0] as UserFacts | undefined;
+    if (!user) return { ok: false, error: "unknown_user" };
+    if (user.active !== 1) return { ok: false, error: "inactive" };
+    const groups = ((groupRows?.results ?? []) as { id: string; display_name: string }[]).map((g) => ({ id: g.id, name: g.display_name }));
+    const identity = { idpId: user.idp_id, email: user.email ?? user.user_name, groups, groupsVersion: user.groups_version };
+    result = await sessionsFor(env, userId).createSession({ ...input, identity } as CreateSessionInput);
+    if (result.ok || result.error !== "stale_groups") return result;
+  }
+  return result!;
 }
 
 /** `POST …/organizations/revoke_user {email}`: every session of that person, in every connection. */

@@ -41,9 +41,10 @@ export interface IdentityInput {
   email: string;
   groups: GroupRef[];
   /**
-   * The groups version the login read alongside `groups`, when the caller has one. A snapshot older
-   * than a change the object already applied keeps the object's newer groups (email and IdP are
-   * still taken). Without it, the login's groups are taken as current.
+   * The user's `users.groups_version`, read in the same D1 snapshot as `groups`. A snapshot older
+   * than a change the object already holds the groups of keeps the object's newer groups (email and
+   * IdP are still taken); older than a change it saw without groups (`no_action`), the login is
+   * refused with `stale_groups`. Without it, the login's groups are taken as current.
    */
   groupsVersion?: number;
 }
@@ -53,8 +54,12 @@ export type CreateSessionInput =
   | { kind: "access"; appId?: string; ttlSeconds: number; identity?: IdentityInput }
   | { kind: "gateway"; deviceId: string; ttlSeconds: number; identity?: IdentityInput };
 
-/** Why `createSession` refused: the gate is closed for this user. */
-export type CreateSessionRefusal = "deprovisioned" | "inactive";
+/**
+ * Why `createSession` refused: the gate is closed for this user, or (`stale_groups`) the login read
+ * its groups before a change the object has already seen and cannot supply itself (a `no_action`
+ * change keeps only its version); the caller re-reads the directory and tries again.
+ */
+export type CreateSessionRefusal = "deprovisioned" | "inactive" | "stale_groups";
 
 /** `createSession` result: a refusal is an expected outcome, not an exception. */
 export type CreateSessionResult =

@@ -54,6 +54,7 @@ export class UserSessions extends DurableObject<Env> {
     const expiresAt = createdAt + Math.round(input.ttlSeconds * 1000);
     const sessionId = crypto.randomUUID();
     const gate = input.identity ? withLoginIdentity(this.#gate, input.identity) : undefined;
+    if (gate === "stale") return { ok: false, error: "stale_groups" };
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
         `INSERT INTO sessions (id, kind, app_id, device_id, created_at, expires_at, last_seen_at)
@@ -161,8 +162,10 @@ export class UserSessions extends DurableObject<Env> {
     if (!Number.isSafeInteger(change.groupsVersion)) throw new TypeError("groupsVersion must be an integer");
     const gate = this.#gate;
     if (change.groupsVersion <= gate.groupsVersion) return { applied: false, revoked: 0 };
+    // A login may already have brought a newer snapshot (logins do not move the delivery watermark,
+    // so a `reauth` change they read is still applied): never swap it for an older one.
     const next: GateState =
-      change.behavior === "no_action"
+      change.behavior === "no_action" || change.groupsVersion < gate.snapshotVersion
         ? { ...gate, groupsVersion: change.groupsVersion }
         : {
             ...gate,
@@ -258,18 +261,22 @@ function assertCreateInput(input: CreateSessionInput): void {
   }
 }
 
-/** A login's identity: email and IdP always; groups unless the object already applied a newer change. */
-function withLoginIdentity(gate: GateState, login: IdentityInput): GateState {
+/**
+ * A login's identity: email and IdP always; groups when the login's snapshot is at least as new as
+ * what the object holds. `groupsVersion` (the delivery watermark) is left alone: a change the login
+ * already read is still delivered and applied (a `reauth` change must still revoke older sessions).
+ * A login older than a delivered change takes the object's groups when the object holds them, and
+ * is `stale` when it does not (a `no_action` change keeps only its version): the caller re-reads D1.
+ */
+function withLoginIdentity(gate: GateState, login: IdentityInput): GateState | "stale" {
   const identity = { ...gate.identity, idpId: login.idpId, email: login.email };
   const version = login.groupsVersion;
-  if (version !== undefined && version < gate.groupsVersion) return { ...gate, identity };
-  const seen = Math.max(gate.groupsVersion, version ?? 0);
-  return {
-    ...gate,
-    groupsVersion: seen,
-    snapshotVersion: version ?? seen,
-    identity: { ...identity, groups: copyGroups(login.groups) },
-  };
+  // A caller without versions: its groups are taken as current.
+  if (version === undefined) return { ...gate, snapshotVersion: gate.groupsVersion, identity: { ...identity, groups: copyGroups(login.groups) } };
+  if (!Number.isSafeInteger(version) || version < 0) throw new TypeError("groupsVersion must be a non-negative integer");
+  if (version < gate.groupsVersion) return gate.snapshotVersion >= gate.groupsVersion ? { ...gate, identity } : "stale";
+  if (version < gate.snapshotVersion) return { ...gate, identity };
+  return { ...gate, snapshotVersion: version, identity: { ...identity, groups: copyGroups(login.groups) } };
 }
 
 /** Keeps only `{id, name}`: the snapshot is returned on every check, so no stray fields ride along. */

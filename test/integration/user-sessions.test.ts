@@ -403,3 +403,61 @@ describe("UserSessions: revocation under concurrent checks", () => {
     expect(results.some((r) => r.startedAt < revokedAt && r.result.status === "valid")).toBe(true);
   });
 });
+
+describe("UserSessions: logins racing group changes (per-user groups_version)", () => {
+  it("a login that read its groups before a no_action change the object saw is refused as stale; a fresh one is taken", async () => {
+    const userId = newUser();
+    const s = sessionsFor(env, userId);
+    await open(userId, { ...ACCESS, identity: { ...IDENTITY, groupsVersion: 1 } });
+    await s.noteGroupsChanged({ groupsVersion: 2, behavior: "no_action", groups: [RISKY] });
+    expect(await s.createSession({ ...ACCESS, identity: { ...IDENTITY, groups: [ENGINEERING], groupsVersion: 1 } })).toEqual({ ok: false, error: "stale_groups" });
+    const sid = await open(userId, { ...ACCESS, identity: { ...IDENTITY, groups: [RISKY], groupsVersion: 2 } });
+    expect(await s.check(sid)).toMatchObject({ status: "valid", groupsVersion: 2, identity: { groups: [RISKY] } });
+  });
+
+  it("a login that already read a reauth change does not swallow it: the change still revokes older sessions", async () => {
+    const userId = newUser();
+    const s = sessionsFor(env, userId);
+    const older = await open(userId, { ...ACCESS, identity: { ...IDENTITY, groupsVersion: 1 } });
+    // The login reads v2 from D1 before the fan-out of v2 reaches the object.
+    await open(userId, { ...ACCESS, identity: { ...IDENTITY, groups: [RISKY], groupsVersion: 2 } });
+    const res = await s.noteGroupsChanged({ groupsVersion: 2, behavior: "reauth", groups: [RISKY] });
+    expect(res.applied).toBe(true);
+    expect(await s.check(older)).toEqual({ status: "revoked", reason: "groups_changed" });
+  });
+
+  it("an automatic change older than a login's snapshot does not replace it", async () => {
+    const userId = newUser();
+    const s = sessionsFor(env, userId);
+    const sid = await open(userId, { ...ACCESS, identity: { ...IDENTITY, groups: [RISKY], groupsVersion: 3 } });
+    expect((await s.noteGroupsChanged({ groupsVersion: 2, behavior: "automatic", groups: [ENGINEERING] })).applied).toBe(true);
+    expect(await s.check(sid)).toMatchObject({ status: "valid", groupsVersion: 3, identity: { groups: [RISKY] } });
+  });
+
+  it("migration 2 resets clock-based watermarks (Date.now()*1000) to 0 so counter versions from 1 apply", async () => {
+    const userId = newUser();
+    const s = sessionsFor(env, userId);
+    const sid = await open(userId, { ...ACCESS, identity: IDENTITY });
+    const clock = Date.now() * 1000;
+    await runInDurableObject(stubOf(userId), (_instance, state) => {
+      state.storage.sql.exec("UPDATE gate SET groups_version = ?, snapshot_version = ?", clock, clock);
+      state.storage.sql.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    });
+    await evictDurableObject(stubOf(userId));
+    expect(await s.gate()).toMatchObject({ groupsVersion: 0, snapshotVersion: 0 });
+    expect(await sql(userId, "SELECT value FROM meta WHERE key = 'schema_version'")).toEqual([{ value: SCHEMA_VERSION }]);
+    expect(await s.noteGroupsChanged({ groupsVersion: 1, behavior: "automatic", groups: [RISKY] })).toEqual({ applied: true, revoked: 0 });
+    expect(await s.check(sid)).toMatchObject({ status: "valid", groupsVersion: 1, identity: { groups: [RISKY] } });
+  });
+
+  it("migration 2 leaves counter-based watermarks alone", async () => {
+    const userId = newUser();
+    const s = sessionsFor(env, userId);
+    await s.noteGroupsChanged({ groupsVersion: 7, behavior: "automatic", groups: [RISKY] });
+    await runInDurableObject(stubOf(userId), (_instance, state) => {
+      state.storage.sql.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    });
+    await evictDurableObject(stubOf(userId));
+    expect(await s.gate()).toMatchObject({ groupsVersion: 7, snapshotVersion: 7 });
+  });
+});
