@@ -1,32 +1,39 @@
-import { dispatchIdentityChange } from "../sessions/fanout";
-import { nextGroupsVersion } from "../sessions/effects";
+import { INLINE_FANOUT_LIMIT } from "../sessions/fanout";
+import { drainOutbox } from "../sessions/outbox";
 import type { IdentityUpdateBehavior } from "../sessions/types";
 import type { DirectoryContext } from "./context";
+import { GROUPS_CHANGED, GroupWrite, type WriteScope } from "./group-writes";
 
-/** Users whose memberships one group write changed (a rename or deletion lists every member). */
-export interface MembershipChange {
-  groupId: string;
-  added: string[];
-  removed: string[];
-  /** Members whose group list only changed by the group's new name. */
-  renamedFor?: string[];
-}
-
-/** Whether a write must work out which users it touched (reading a whole group's members costs O(n)). */
+/**
+ * Whether a group write keeps its outbox row for the session fan-out. Under `no_action` nothing is
+ * delivered (sessions keep their groups until they end); the users' `groups_version` still moves.
+ */
 export function tracksMembership(ctx: DirectoryContext): boolean {
   return ctx.idp.identityUpdateBehavior !== "no_action";
 }
 
-/**
- * Applies the connection's `identity_update_behavior` to the users a group write touched: bumps
- * their groups version and, for `reauth`, revokes their sessions; for `automatic`, the next session
- * check returns the new groups; `no_action` changes nothing until the sessions end. Small changes
- * are applied before the SCIM response; large ones (a 50k-member group replaced or deleted) fan
- * out through the queue.
- */
-export async function afterMembershipChange(ctx: DirectoryContext, change: MembershipChange): Promise<void> {
+/** Starts the statements of one group write, its outbox row first (see group-writes.ts). */
+export function startGroupWrite(ctx: DirectoryContext, scope: WriteScope, now: string, prelude: D1PreparedStatement[] = []): GroupWrite {
   const behavior = ctx.idp.identityUpdateBehavior as IdentityUpdateBehavior;
-  if (!tracksMembership(ctx)) return;
-  const userIds = [...new Set([...change.added, ...change.removed, ...(change.renamedFor ?? [])])];
-  await dispatchIdentityChange(ctx.env, { type: "groups_changed", userIds, groupsVersion: nextGroupsVersion(), behavior, actor: ctx.actor });
+  return new GroupWrite(ctx, scope, { behavior, actor: ctx.actor, group_id: scope.groupId }, now, prelude);
+}
+
+/** Closes a group write with the statement whose `changes` decides it (`UPDATE groups` or `DELETE`). */
+export function finishGroupWrite(ctx: DirectoryContext, write: GroupWrite, groupStatement?: D1PreparedStatement): D1PreparedStatement[] {
+  write.finish(groupStatement, tracksMembership(ctx), INLINE_FANOUT_LIMIT);
+  return write.statements;
+}
+
+/**
+ * Applies the connection's `identity_update_behavior` to the users a committed group write
+ * recorded: for `reauth` their sessions are revoked, for `automatic` the next session check returns
+ * the new groups. Up to INLINE_FANOUT_LIMIT users are done before the SCIM response; more go
+ * through the queue. A failure leaves the outbox row for the cron: never lost.
+ */
+export async function afterGroupWrite(ctx: DirectoryContext, write: GroupWrite, results: D1Result[]): Promise<void> {
+  if (write.pendingAt < 0) return;
+  const pending = (results[write.pendingAt]?.results ?? []) as { user_id: string }[];
+  if (pending.length === 0) return; // nobody's membership changed: the row was deleted in the batch
+  const row = { id: write.outboxId, kind: GROUPS_CHANGED, idp_id: ctx.idp.id, payload: JSON.stringify(write.payload), attempts: 0 };
+  await drainOutbox(ctx.env, row, pending.length <= INLINE_FANOUT_LIMIT ? pending.map((p) => p.user_id) : undefined);
 }

@@ -4,9 +4,8 @@ import type { PageIds } from "./list";
 import { idList } from "./user-store";
 import type { GroupRow, MemberRef } from "./group-record";
 
-/** Member ids per statement: D1 binds at most 100 parameters; a few are the group and its guard. */
+/** Ids per statement: D1 binds at most 100 parameters; one is the connection. */
 const MEMBER_IDS_PER_STATEMENT = 90;
-
 
 /** One group of this connection, or null (members are never loaded here). */
 export async function findGroup(ctx: DirectoryContext, id: string): Promise<GroupRow | null> {
@@ -27,7 +26,8 @@ export async function findGroupWithMembers(ctx: DirectoryContext, id: string): P
 export function membersStatement(ctx: DirectoryContext, groups: PageIds): D1PreparedStatement {
   return ctx.db
     .prepare(
-      `SELECT gm.group_id, gm.user_id, coalesce(u.display_name, u.user_name) AS display
+      // The client's `display` as sent (RFC 7643 §2.4); the user's name when it sent none.
+      `SELECT gm.group_id, gm.user_id, coalesce(gm.display, u.display_name, u.user_name) AS display
        FROM group_members gm JOIN users u ON u.id = gm.user_id
        WHERE gm.group_id IN (${groups.sql}) ORDER BY gm.user_id`,
     )
@@ -49,58 +49,30 @@ export async function membersOfGroups(ctx: DirectoryContext, groupIds: string[])
 }
 
 /** Ids among `ids` that are NOT users of this connection (members must exist: 400 invalidValue otherwise). */
+export function missingUsersStatements(ctx: DirectoryContext, ids: string[]): D1PreparedStatement[] {
+  return chunks([...new Set(ids)], MEMBER_IDS_PER_STATEMENT).map((c) =>
+    ctx.db.prepare(`SELECT id FROM users WHERE idp_id = ? AND id IN (${c.map(() => "?").join(",")})`).bind(ctx.idp.id, ...c),
+  );
+}
+
+/**
+ * What a group write reads first, in ONE round trip: the group row (attributes and version, never
+ * its members) and which of the ids it would add are not users of this connection.
+ */
+export async function readForWrite(ctx: DirectoryContext, id: string, addedIds: string[]): Promise<{ row: GroupRow | null; missing: string[] }> {
+  const unique = [...new Set(addedIds)];
+  const [group, ...found] = await ctx.db.batch([ctx.db.prepare("SELECT * FROM groups WHERE id = ? AND idp_id = ?").bind(id, ctx.idp.id), ...missingUsersStatements(ctx, unique)]);
+  const present = new Set(found.flatMap((r) => (r.results as { id: string }[]).map((x) => x.id)));
+  return { row: (group?.results[0] as GroupRow | undefined) ?? null, missing: unique.filter((u) => !present.has(u)) };
+}
+
+/** Ids among `ids` that are NOT users of this connection. */
 export async function missingUsers(ctx: DirectoryContext, ids: string[]): Promise<string[]> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return [];
-  const found = new Set<string>();
-  const results = await ctx.db.batch(
-    chunks(unique, MEMBER_IDS_PER_STATEMENT).map((c) => ctx.db.prepare(`SELECT id FROM users WHERE idp_id = ? AND id IN (${c.map(() => "?").join(",")})`).bind(ctx.idp.id, ...c)),
-  );
-  for (const r of results) for (const row of r.results as { id: string }[]) found.add(row.id);
+  const results = await ctx.db.batch(missingUsersStatements(ctx, unique));
+  const found = new Set(results.flatMap((r) => (r.results as { id: string }[]).map((x) => x.id)));
   return unique.filter((id) => !found.has(id));
-}
-
-/** All member ids of a group (only for whole-group operations: replace, remove all, delete). */
-export async function memberIds(ctx: DirectoryContext, groupId: string): Promise<string[]> {
-  const r = await ctx.db.prepare("SELECT user_id FROM group_members WHERE group_id = ?").bind(groupId).all<{ user_id: string }>();
-  return r.results.map((x) => x.user_id);
-}
-
-/** A version guard: the statement applies only while the group is still at the version read. */
-export type Guard = { version: number } | undefined;
-
-function guardSql(guard: Guard): string {
-  return guard ? " AND EXISTS (SELECT 1 FROM groups WHERE id = ? AND version = ?)" : "";
-}
-
-function guardParams(groupId: string, guard: Guard): (string | number)[] {
-  return guard ? [groupId, guard.version] : [];
-}
-
-/** Set-add of members: one indexed row write per member, whatever the group's size. */
-export function addMemberStatements(ctx: DirectoryContext, groupId: string, ids: string[], guard: Guard): D1PreparedStatement[] {
-  return chunks([...new Set(ids)], MEMBER_IDS_PER_STATEMENT).map((c) =>
-    ctx.db
-      .prepare(
-        `INSERT INTO group_members (group_id, user_id) SELECT ?, column1 FROM (VALUES ${c.map(() => "(?)").join(",")})
-         WHERE 1${guardSql(guard)} ON CONFLICT DO NOTHING`,
-      )
-      .bind(groupId, ...c, ...guardParams(groupId, guard)),
-  );
-}
-
-/** Set-remove of members. */
-export function removeMemberStatements(ctx: DirectoryContext, groupId: string, ids: string[], guard: Guard): D1PreparedStatement[] {
-  return chunks([...new Set(ids)], MEMBER_IDS_PER_STATEMENT).map((c) =>
-    ctx.db
-      .prepare(`DELETE FROM group_members WHERE group_id = ? AND user_id IN (${c.map(() => "?").join(",")})${guardSql(guard)}`)
-      .bind(groupId, ...c, ...guardParams(groupId, guard)),
-  );
-}
-
-/** Removes every member of a group. */
-export function removeAllMembersStatement(ctx: DirectoryContext, groupId: string, guard: Guard): D1PreparedStatement {
-  return ctx.db.prepare(`DELETE FROM group_members WHERE group_id = ?${guardSql(guard)}`).bind(groupId, ...guardParams(groupId, guard));
 }
 
 /** INSERT of a new group row. */
@@ -113,26 +85,28 @@ export function insertGroupStatement(ctx: DirectoryContext, id: string, displayN
     .bind(id, ctx.idp.id, externalId, displayName, displayName.toLowerCase(), resource, now, now);
 }
 
+/** DELETE of a group (`version`: only at that version); its membership rows cascade. Returns the id when deleted. */
+export function deleteGroupStatement(ctx: DirectoryContext, id: string, version?: number): D1PreparedStatement {
+  return ctx.db
+    .prepare(`DELETE FROM groups WHERE id = ? AND idp_id = ?${version !== undefined ? " AND version = ?" : ""} RETURNING id`)
+    .bind(id, ctx.idp.id, ...(version !== undefined ? [version] : []));
+}
+
 /**
- * The group row UPDATE that closes a write batch: bumps the version, and with a guard applies only
- * at the version read (it must come LAST, after the guarded member statements).
+ * The `UPDATE groups` that closes a write: new attributes (`fields`) or, for a members-only write,
+ * just the version and `updated_at`. With `version`, it applies only at that version. Returns the
+ * new version (no row: the group is gone, or changed since it was read).
  */
 export function updateGroupStatement(
   ctx: DirectoryContext,
   id: string,
-  fields: { displayName: string; externalId: string | null; resource: string },
+  fields: { displayName: string; externalId: string | null; resource: string } | undefined,
   now: string,
-  guard: Guard,
+  version: number | undefined,
 ): D1PreparedStatement {
+  const set = fields ? "display_name = ?, display_name_lower = ?, external_id = ?, resource = ?, " : "";
+  const setParams = fields ? [fields.displayName, fields.displayName.toLowerCase(), fields.externalId, fields.resource] : [];
   return ctx.db
-    .prepare(
-      `UPDATE groups SET display_name = ?, display_name_lower = ?, external_id = ?, resource = ?, version = version + 1, updated_at = ?
-       WHERE id = ? AND idp_id = ?${guard ? " AND version = ?" : ""}`,
-    )
-    .bind(fields.displayName, fields.displayName.toLowerCase(), fields.externalId, fields.resource, now, id, ctx.idp.id, ...(guard ? [guard.version] : []));
-}
-
-/** DELETE of a group; its membership rows cascade. */
-export function deleteGroupStatement(ctx: DirectoryContext, id: string): D1PreparedStatement {
-  return ctx.db.prepare("DELETE FROM groups WHERE id = ? AND idp_id = ?").bind(id, ctx.idp.id);
+    .prepare(`UPDATE groups SET ${set}version = version + 1, updated_at = ? WHERE id = ? AND idp_id = ?${version !== undefined ? " AND version = ?" : ""} RETURNING version`)
+    .bind(...setParams, now, id, ctx.idp.id, ...(version !== undefined ? [version] : []));
 }

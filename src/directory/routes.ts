@@ -5,8 +5,8 @@ import { cursorListResponse, listResponse, type PageCursors } from "../scim/list
 import { parseListParams, type ListParams } from "../scim/list-params";
 import { project, wantsAttribute } from "../scim/projection";
 import type { ScimObject } from "./context";
-import { notModified } from "./etag";
-import { createGroup, deleteGroup, getGroup, patchGroup, replaceGroup } from "./groups";
+import { etagOf, notModified } from "./etag";
+import { createGroup, deleteGroup, getGroup, groupResource, patchGroup, replaceGroup } from "./groups";
 import { renderGroup, type GroupRow } from "./group-record";
 import { membersByGroup, membersOfGroups, membersStatement } from "./group-store";
 import { listRows, searchAllRows } from "./list";
@@ -140,12 +140,25 @@ scimRoutes.get("/Groups/:id", async (c) => {
 scimRoutes.put("/Groups/:id", async (c) => {
   const params = queryParams(c);
   const body = await readScimJson(c);
-  return respond(c, "Group", await replaceGroup(c.var.directory, c.req.param("id"), body, c.req.header("if-match"), wantsAttribute(params, "members", "Group")), params);
+  const row = await replaceGroup(c.var.directory, c.req.param("id"), body, c.req.header("if-match"));
+  return respond(c, "Group", await groupResource(c.var.directory, row, wantsAttribute(params, "members", "Group")), params);
 });
+/**
+ * RFC 7644 §3.5.2: a PATCH answers 200 with the resource (subject to `attributes`) or 204. Without
+ * `attributes`/`excludedAttributes` it is 204 No Content, as in Entra ID's documented exchange: a
+ * large group's member list is never sent (or read) unasked.
+ */
 scimRoutes.patch("/Groups/:id", async (c) => {
   const params = queryParams(c);
   const body = await readScimJson(c);
-  return respond(c, "Group", await patchGroup(c.var.directory, c.req.param("id"), body, c.req.header("if-match"), wantsAttribute(params, "members", "Group")), params);
+  const ctx = c.var.directory;
+  const row = await patchGroup(ctx, c.req.param("id"), body, c.req.header("if-match"));
+  if (params.attributes === undefined && params.excludedAttributes === undefined) {
+    // The provisioning log's fields, without loading members.
+    c.set("scimResource", { id: row.id, displayName: row.display_name, ...(row.external_id !== null ? { externalId: row.external_id } : {}) });
+    return c.body(null, 204, { etag: etagOf(row.version) });
+  }
+  return respond(c, "Group", await groupResource(ctx, row, wantsAttribute(params, "members", "Group")), params);
 });
 scimRoutes.delete("/Groups/:id", async (c) => {
   c.set("scimLogHint", { cfResourceId: c.req.param("id") });

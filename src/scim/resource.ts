@@ -8,7 +8,7 @@
  * - extension objects under URNs we do not know are kept as-is (round-trip), within a size limit;
  * - readOnly attributes sent by the client (`id`, `meta`, `groups`, `manager.displayName`) are
  *   ignored (RFC 7643 §2.2); `password` (writeOnly) is type-checked and dropped: never stored;
- * - `null` means unassigned (RFC 7643 §2.5); a Group's `members` come back separately as ids.
+ * - `null` means unassigned (RFC 7643 §2.5); a Group's `members` come back separately (id and client `display`).
  */
 
 import { err, ok, scimErrors, type Result } from "./errors";
@@ -16,7 +16,8 @@ import type { AttributeDef } from "./registry";
 import { commonAttributeDefs, resourceTypes, schemas as knownSchemas } from "./registry";
 import { dialectValue } from "./patch/dialects";
 import { boundedJsonSize, cloneJson, deepEqual, findKey, isPlainObject, type ScimObject } from "./patch/json";
-import { memberIds } from "./patch/members";
+import { memberValues } from "./patch/members";
+import type { MemberValue } from "./patch/types";
 
 export type { ScimObject } from "./patch/json";
 
@@ -28,11 +29,11 @@ export const LIMITS = {
   maxDepth: 16,
 } as const;
 
-/** A normalised resource; for Groups, `members` holds member ids when the body had `members`. */
+/** A normalised resource; for Groups, `members` holds the members (id and client `display`) when the body had `members`. */
 export interface NormalizedResource {
   resource: ScimObject;
   /** Undefined when the body did not mention `members` (caller keeps the current ones). */
-  members?: string[];
+  members?: MemberValue[];
 }
 
 /** The core attribute definitions (common + core schema) of a resource type. */
@@ -141,7 +142,7 @@ export function normalizeResource(
   const core: ScimObject = {};
   const ext: Record<string, ScimObject> = {};
   const unknown: ScimObject = {};
-  let members: string[] | undefined;
+  let members: MemberValue[] | undefined;
 
   const put = (target: ScimObject, def: AttributeDef, value: unknown): Result<true> => {
     if (def.mutability === "readOnly" || def.mutability === "writeOnly") {
@@ -193,9 +194,10 @@ export function normalizeResource(
       const def = findAttributeDef(defs, name);
       if (!def) continue; // unknown core attribute: dropped (Okta and Entra send extra fields)
       if (resourceType === "Group" && def.name === "members") {
-        const ids = memberIds(value, "");
-        if (!ids.ok) return ids;
-        members = [...new Set([...(members ?? []), ...ids.value])];
+        const found = memberValues(value, "");
+        if (!found.ok) return found;
+        const known = new Set((members ??= []).map((m) => m.value));
+        for (const m of found.value) if (!known.has(m.value)) members.push(m);
         continue;
       }
       r = put(core, def, value);

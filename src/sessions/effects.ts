@@ -22,20 +22,8 @@ export const sessionEffects = {
   revokeApp(env: Env, userId: string, appId: string, actor: string): Promise<RevokeResult> {
     return sessionsFor(env, userId).revokeApp(appId, "app_revoked", actor);
   },
-  /** Delivers a group change (idempotent by `groupsVersion`). */
+  /** Delivers a group change (idempotent by `groupsVersion`: the user's `users.groups_version`, read at delivery). */
   noteGroupsChanged(env: Env, userId: string, change: GroupsChange): Promise<GroupsChangeResult> {
     return sessionsFor(env, userId).noteGroupsChanged(change);
   },
 };
-
-let lastVersion = 0;
-
-/**
- * A version for one group change: milliseconds since the epoch × 1000, strictly increasing within
- * an isolate. Every user touched by one change gets the same version, so a queue redelivery
- * carries the version the Durable Object has already applied and is ignored.
- */
-export function nextGroupsVersion(now = Date.now()): number {
-  lastVersion = Math.max(now * 1000, lastVersion + 1);
-  return lastVersion;
-}

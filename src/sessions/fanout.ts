@@ -1,15 +1,28 @@
-import { groupsOfUsers } from "../directory/user-store";
+import { groupsByUser, groupsOfUsers, groupsOfUsersStatement } from "../directory/user-store";
 import { chunks } from "../lib/chunks";
 import { auditStatement } from "../logs/audit";
 import { scimErrors } from "../scim/errors";
 import { sessionEffects } from "./effects";
 import type { GroupRef, IdentityUpdateBehavior } from "./types";
 
-/** Work on many users' session objects, delivered (at least once) through the IDENTITY_CHANGES queue. */
+/**
+ * Work on many users' session objects, delivered (at least once) through the IDENTITY_CHANGES queue.
+ * A `groups_changed` message carries no version: each user's `users.groups_version` is read at
+ * delivery time (monotonic per user, so redeliveries and reorderings are harmless). With
+ * `outboxId`, the delivered users are struck off that `identity_outbox` row.
+ */
 export type IdentityChangeMessage =
-  | { type: "groups_changed"; userIds: string[]; groupsVersion: number; behavior: IdentityUpdateBehavior; actor: string }
-  | { type: "deprovision"; userIds: string[]; actor: string }
-  | { type: "revoke_app"; userIds: string[]; appId: string; actor: string };
+  | {
+      type: "groups_changed";
+      userIds: string[];
+      behavior: IdentityUpdateBehavior;
+      actor: string;
+      outboxId?: string;
+      /** Clock-based version of messages queued before per-user versions; ignored. */
+      groupsVersion?: number;
+    }
+  | { type: "deprovision"; userIds: string[]; actor: string; outboxId?: string }
+  | { type: "revoke_app"; userIds: string[]; appId: string; actor: string; outboxId?: string };
 
 /** Up to this many affected users are handled inside the SCIM request; more go through the queue. */
 export const INLINE_FANOUT_LIMIT = 100;
@@ -52,40 +65,74 @@ export async function currentGroups(db: D1Database, userIds: string[]): Promise<
   return new Map(userIds.map((id) => [id, (byUser.get(id) ?? []).map((g) => ({ id: g.id, name: g.display_name }))]));
 }
 
-/** Users among `userIds` who have ever opened a session; only their objects need to hear about group changes. */
-export async function usersWithSessions(db: D1Database, userIds: string[]): Promise<string[]> {
-  if (userIds.length === 0) return [];
-  const statements = chunks(userIds).map((c) => db.prepare(`SELECT DISTINCT user_id FROM session_index WHERE user_id IN (${c.map(() => "?").join(",")})`).bind(...c));
-  return (await db.batch(statements)).flatMap((r) => (r.results as { user_id: string }[]).map((row) => row.user_id));
+/**
+ * The users among `userIds` who have ever opened a session, with their current groups version and
+ * groups, read in ONE batch (one transaction): the version delivered always matches the groups.
+ */
+async function groupSnapshots(db: D1Database, userIds: string[]): Promise<{ id: string; version: number; groups: GroupRef[] }[]> {
+  const statements = chunks(userIds).flatMap((c) => {
+    const withSessions = `SELECT u.id FROM users u WHERE u.id IN (${c.map(() => "?").join(",")}) AND EXISTS (SELECT 1 FROM session_index s WHERE s.user_id = u.id)`;
+    return [
+      db.prepare(`SELECT id, groups_version FROM users WHERE id IN (${withSessions})`).bind(...c),
+      groupsOfUsersStatement(db, { sql: withSessions, params: c }),
+    ];
+  });
+  if (statements.length === 0) return [];
+  const results = await db.batch(statements);
+  const rows = results.filter((_, i) => i % 2 === 0).flatMap((r) => r.results as { id: string; groups_version: number }[]);
+  const groups = groupsByUser(
+    rows.map((r) => r.id),
+    results.filter((_, i) => i % 2 === 1).flatMap((r) => r.results),
+  );
+  return rows.map((r) => ({ id: r.id, version: r.groups_version, groups: (groups.get(r.id) ?? []).map((g) => ({ id: g.id, name: g.display_name })) }));
+}
+
+/**
+ * Delivers a group change to the session objects of `userIds` (users who never signed in are
+ * skipped: their next login reads D1 afresh; deleted users are skipped: deletion deprovisions them).
+ */
+async function deliverGroupsChanged(env: Env, message: Extract<IdentityChangeMessage, { type: "groups_changed" }>): Promise<void> {
+  const targets = await groupSnapshots(env.DB, message.userIds);
+  const revokedUsers: string[] = [];
+  await forEachLimited(targets, async ({ id, version, groups }) => {
+    const { revoked } = await sessionEffects.noteGroupsChanged(env, id, { groupsVersion: version, behavior: message.behavior, groups });
+    if (revoked > 0) revokedUsers.push(id);
+  });
+  if (revokedUsers.length > 0) {
+    await auditStatement(env.DB, {
+      actor: message.actor,
+      action: "sessions.revoke_groups_changed",
+      targetType: "user",
+      details: { behavior: message.behavior, users: revokedUsers, ...(message.outboxId ? { outbox_id: message.outboxId } : {}) },
+    }).run();
+  }
+}
+
+/** Strikes delivered users off an outbox row, and deletes the row once none is left. */
+export async function completeOutboxUsers(db: D1Database, outboxId: string, userIds: string[]): Promise<void> {
+  await db.batch([
+    ...chunks(userIds).map((c) => db.prepare(`DELETE FROM identity_outbox_users WHERE outbox_id = ? AND user_id IN (${c.map(() => "?").join(",")})`).bind(outboxId, ...c)),
+    db.prepare("DELETE FROM identity_outbox WHERE id = ? AND NOT EXISTS (SELECT 1 FROM identity_outbox_users WHERE outbox_id = ?)").bind(outboxId, outboxId),
+  ]);
 }
 
 /** Applies one message's work to every user in it. Idempotent: a redelivery changes nothing more. */
 export async function applyIdentityChange(env: Env, message: IdentityChangeMessage): Promise<void> {
   switch (message.type) {
-    case "groups_changed": {
-      const targets = await usersWithSessions(env.DB, message.userIds);
-      const groups = await currentGroups(env.DB, targets);
-      const revokedUsers: string[] = [];
-      await forEachLimited(targets, async (userId) => {
-        const { revoked } = await sessionEffects.noteGroupsChanged(env, userId, { groupsVersion: message.groupsVersion, behavior: message.behavior, groups: groups.get(userId) ?? [] });
-        if (revoked > 0) revokedUsers.push(userId);
-      });
-      if (revokedUsers.length > 0) {
-        await auditStatement(env.DB, { actor: message.actor, action: "sessions.revoke_groups_changed", targetType: "user", details: { behavior: message.behavior, groups_version: message.groupsVersion, users: revokedUsers } }).run();
-      }
-      return;
-    }
+    case "groups_changed":
+      await deliverGroupsChanged(env, message);
+      break;
     case "deprovision": {
       await forEachLimited(message.userIds, (userId) => sessionEffects.deprovision(env, userId, message.actor));
       await auditStatement(env.DB, { actor: message.actor, action: "sessions.deprovision_connection_users", targetType: "user", details: { users: message.userIds } }).run();
-      return;
+      break;
     }
     case "revoke_app":
       await forEachLimited(message.userIds, (userId) => sessionEffects.revokeApp(env, userId, message.appId, message.actor));
-      return;
+      break;
   }
+  if (message.outboxId !== undefined) await completeOutboxUsers(env.DB, message.outboxId, message.userIds);
 }
-
 
 /**
  * Runs a change inline when it touches few users (the SCIM response then means it is done), else

@@ -123,10 +123,10 @@ describe("normalizeResource: accepted bodies", () => {
       want: { resource: { schemas: [USER_SCHEMA], id: "real-id", userName: "a" } },
     },
     {
-      title: "Group POST: members come back as ids",
+      title: "Group POST: members come back as ids with the client's display (RFC 7643 §2.4), first one kept",
       rt: "Group",
       body: { schemas: [GROUP_SCHEMA], displayName: "Eng", externalId: "e", members: [{ value: "a", display: "A" }, { value: "b" }, { value: "a" }] },
-      want: { resource: { schemas: [GROUP_SCHEMA], displayName: "Eng", externalId: "e" }, members: ["a", "b"] },
+      want: { resource: { schemas: [GROUP_SCHEMA], displayName: "Eng", externalId: "e" }, members: [{ value: "a", display: "A" }, { value: "b" }] },
     },
     {
       title: "Group without members: members undefined (caller keeps current ones)",

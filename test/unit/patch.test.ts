@@ -369,9 +369,9 @@ describe("applyPatch: group members become ordered set operations", () => {
   const A = "23a35c27-23d3-4c03-b4c5-6443c09e7173";
   const B = "89bb1940-b905-4575-9e7f-6f887cfb368e";
   it.each<{ title: string; ops: unknown[]; memberOps: MemberOp[]; resource?: ScimObject }>([
-    { title: "Okta/Entra add", ops: [{ op: "add", path: "members", value: [{ value: A, display: "test.user@okta.local" }] }], memberOps: [{ op: "add", ids: [A] }] },
-    { title: "Entra capitalised Add", ops: [{ op: "Add", path: "members", value: [{ value: A }, { value: B }] }], memberOps: [{ op: "add", ids: [A, B] }] },
-    { title: "add dedupes ids", ops: [{ op: "add", path: "members", value: [{ value: A }, { value: A }] }], memberOps: [{ op: "add", ids: [A] }] },
+    { title: "Okta/Entra add", ops: [{ op: "add", path: "members", value: [{ value: A, display: "test.user@okta.local" }] }], memberOps: [{ op: "add", members: [{ value: A, display: "test.user@okta.local" }] }] },
+    { title: "Entra capitalised Add", ops: [{ op: "Add", path: "members", value: [{ value: A }, { value: B }] }], memberOps: [{ op: "add", members: [{ value: A }, { value: B }] }] },
+    { title: "add dedupes ids, keeping the first display", ops: [{ op: "add", path: "members", value: [{ value: A }, { value: A, display: "Ann" }, { value: A, display: "Other" }] }], memberOps: [{ op: "add", members: [{ value: A, display: "Ann" }] }] },
     { title: "add with an empty array is nothing", ops: [{ op: "add", path: "members", value: [] }], memberOps: [] },
     { title: "Okta remove by filter", ops: [{ op: "remove", path: `members[value eq "${B}"]` }], memberOps: [{ op: "remove", ids: [B] }] },
     {
@@ -381,7 +381,7 @@ describe("applyPatch: group members become ordered set operations", () => {
     },
     { title: "Entra remove with a value array", ops: [{ op: "Remove", path: "members", value: [{ value: A }] }], memberOps: [{ op: "remove", ids: [A] }] },
     { title: "remove without value removes all", ops: [{ op: "remove", path: "members" }], memberOps: [{ op: "removeAll" }] },
-    { title: "replace", ops: [{ op: "replace", path: "members", value: [{ value: A }] }], memberOps: [{ op: "replace", ids: [A] }] },
+    { title: "replace", ops: [{ op: "replace", path: "members", value: [{ value: A }] }], memberOps: [{ op: "replace", members: [{ value: A }] }] },
     { title: "replace with [] removes all", ops: [{ op: "replace", path: "members", value: [] }], memberOps: [{ op: "removeAll" }] },
     {
       title: "path-less add with members, order kept",
@@ -390,12 +390,21 @@ describe("applyPatch: group members become ordered set operations", () => {
         { op: "remove", path: `members[value eq "${A}"]` },
         { op: "replace", value: { displayName: "Eng2", members: [{ value: B }] } },
       ],
-      memberOps: [{ op: "add", ids: [A] }, { op: "remove", ids: [A] }, { op: "replace", ids: [B] }],
+      memberOps: [{ op: "add", members: [{ value: A }] }, { op: "remove", ids: [A] }, { op: "replace", members: [{ value: B }] }],
       resource: { ...GROUP, displayName: "Eng2" },
     },
   ])("$title", ({ ops, memberOps, resource }) => {
     const r = run("Group", GROUP, body(...ops));
-    expect(r).toEqual({ ok: true, value: { resource: resource ?? GROUP, changed: memberOps.length > 0 || resource !== undefined, memberOps } });
+    // `changed` covers attributes only: member set operations are applied without a version guard.
+    expect(r).toEqual({ ok: true, value: { resource: resource ?? GROUP, changed: resource !== undefined, memberOps } });
+  });
+
+  it.each([
+    ["a number", 42],
+    ["an over-long string", "x".repeat(1025)],
+  ])("a member display that is %s is invalidValue", (_name, display) => {
+    const r = run("Group", GROUP, body({ op: "add", path: "members", value: [{ value: A, display }] }));
+    expect(r).toMatchObject({ ok: false, error: { scimType: "invalidValue" } });
   });
 });
 

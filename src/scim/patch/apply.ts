@@ -17,7 +17,8 @@ type ResourceType = "User" | "Group";
 
 /**
  * Apply a SCIM PATCH body to `resource` (without `meta`; a Group without `members`). Group member
- * changes come back as ordered `memberOps`; `changed` is false for a no-op (e.g. Okta re-sending values).
+ * changes come back as ordered `memberOps`; `changed` says whether the attributes changed (false for
+ * a no-op such as Okta re-sending values, and for a members-only PATCH).
  */
 export function applyPatch(resourceType: ResourceType, resource: ScimObject, body: unknown): Result<PatchResult> {
   const ops = normalizeOperations(resourceType, body);
@@ -34,7 +35,7 @@ export function applyPatch(resourceType: ResourceType, resource: ScimObject, bod
   if (boundedJsonSize(work, LIMITS.maxResourceBytes, LIMITS.maxDepth) === undefined) {
     return err(scimErrors.invalidValue(`the patched resource would exceed ${LIMITS.maxResourceBytes} bytes`));
   }
-  return ok({ resource: work, changed: memberOps.length > 0 || !deepEqual(resource, work), memberOps });
+  return ok({ resource: work, changed: !deepEqual(resource, work), memberOps });
 }
 
 function applyOne(resourceType: ResourceType, work: ScimObject, op: PatchOp, t: Target, memberOps: MemberOp[]): Result<true> {
@@ -66,9 +67,9 @@ function applyOne(resourceType: ResourceType, work: ScimObject, op: PatchOp, t: 
       }
       if (!isPlainObject(op.value)) return err(scimErrors.invalidValue(`${at}value for "${t.urn}" must be an object`));
       for (const [name, value] of Object.entries(op.value)) {
-        const def = findAttributeDef(knownSchemas[t.urn]?.attributes, name);
         // scim2-tester sends the extension with its own `schemas` member: not an attribute (RFC 7643 §3.3), ignored.
         if (name.toLowerCase() === "schemas") continue;
+        const def = findAttributeDef(knownSchemas[t.urn]?.attributes, name);
         if (!def) return err(scimErrors.invalidPath(`${at}unknown attribute "${name}" of "${t.urn}"`));
         const r = applyAttrOp(extensionObject(work, t.urn), { op: { ...op, path: `${t.urn}:${def.name}`, value }, resourceType, ext: t.urn, def });
         if (!r.ok) return r;

@@ -3,4 +3,4 @@
 export { applyPatch } from "./apply";
 export { MAX_OPERATIONS } from "./dialects";
 export { MAX_MEMBER_IDS } from "./members";
-export type { MemberOp, PatchResult, ScimObject } from "./types";
+export type { MemberOp, MemberValue, PatchResult, ScimObject } from "./types";

@@ -6,27 +6,41 @@
 import { err, ok, scimErrors, type Result } from "../errors";
 import type { Filter } from "../filter/ast";
 import { findKey, isPlainObject } from "./json";
-import type { MemberOp, PatchOp } from "./types";
+import type { MemberOp, MemberValue, PatchOp } from "./types";
 
 /** Most member ids one operation (or one POST/PUT body) may carry. */
 export const MAX_MEMBER_IDS = 100_000;
 const MAX_ID_LENGTH = 256;
+/** Longest member `display` kept (a label, not a document). */
+export const MAX_MEMBER_DISPLAY = 1024;
 
-/** Member ids from a `members` value: `[{ "value": "<id>" }, …]` (a single object is accepted too). */
-export function memberIds(value: unknown, at: string): Result<string[]> {
+/**
+ * Members from a `members` value: `[{ "value": "<id>", "display": "…" }, …]` (a single object is
+ * accepted too). `display` is optional and kept as sent (RFC 7643 §2.4: the client sets it; Microsoft's
+ * SCIM validator posts members with `display` and reads it back). A repeated id keeps its first
+ * `display`.
+ */
+export function memberValues(value: unknown, at: string): Result<MemberValue[]> {
   if (value === null) return ok([]);
   const items = Array.isArray(value) ? value : [value];
   if (items.length > MAX_MEMBER_IDS) return err(scimErrors.tooMany(`${at}more than ${MAX_MEMBER_IDS} members`));
-  const ids = new Set<string>();
+  const byId = new Map<string, MemberValue>();
   for (const [i, item] of items.entries()) {
     const key = isPlainObject(item) ? findKey(item, "value") : undefined;
     const id = isPlainObject(item) && key !== undefined ? item[key] : undefined;
     if (typeof id !== "string" || id.trim() === "" || id.length > MAX_ID_LENGTH) {
       return err(scimErrors.invalidValue(`${at}members[${i}] must be an object with a non-empty string "value"`));
     }
-    ids.add(id);
+    const displayKey = findKey(item as Record<string, unknown>, "display");
+    const display = displayKey === undefined ? undefined : (item as Record<string, unknown>)[displayKey];
+    if (display !== undefined && display !== null && (typeof display !== "string" || display.length > MAX_MEMBER_DISPLAY)) {
+      return err(scimErrors.invalidValue(`${at}members[${i}].display must be a string of at most ${MAX_MEMBER_DISPLAY} characters`));
+    }
+    const seen = byId.get(id);
+    if (!seen) byId.set(id, typeof display === "string" && display !== "" ? { value: id, display } : { value: id });
+    else if (seen.display === undefined && typeof display === "string" && display !== "") seen.display = display;
   }
-  return ok([...ids]);
+  return ok([...byId.values()]);
 }
 
 /**
@@ -64,8 +78,9 @@ export function memberOp(op: PatchOp, filter: Filter | undefined, subAttr: strin
   }
   if (op.op === "remove" && op.value === undefined) return ok({ op: "removeAll" });
   // `remove` with a value array is Entra ID's way to remove several members (normalised in dialects.ts).
-  const ids = memberIds(op.value, at);
-  if (!ids.ok) return ids;
-  if (op.op === "replace") return ok(ids.value.length === 0 ? { op: "removeAll" } : { op: "replace", ids: ids.value });
-  return ok(ids.value.length === 0 ? undefined : { op: op.op, ids: ids.value });
+  const members = memberValues(op.value, at);
+  if (!members.ok) return members;
+  if (op.op === "replace") return ok(members.value.length === 0 ? { op: "removeAll" } : { op: "replace", members: members.value });
+  if (members.value.length === 0) return ok(undefined);
+  return ok(op.op === "add" ? { op: "add", members: members.value } : { op: "remove", ids: members.value.map((m) => m.value) });
 }

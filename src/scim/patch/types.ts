@@ -5,19 +5,33 @@ import type { ScimObject } from "./json";
 export type { ScimObject } from "./json";
 
 /**
+ * One member as a client sent it: the user id and, optionally, its `display` (RFC 7643 §2.4:
+ * set by the client, kept as sent).
+ */
+export interface MemberValue {
+  value: string;
+  display?: string;
+}
+
+/**
  * A group-membership change for the caller to apply, in order, as SQL set operations on
  * `group_members` (members are never loaded into memory: groups can have 50k+ of them).
  * `replace` with an empty list is emitted as `removeAll`.
  */
 export type MemberOp =
-  | { op: "add"; ids: string[] }
+  | { op: "add"; members: MemberValue[] }
   | { op: "remove"; ids: string[] }
-  | { op: "replace"; ids: string[] }
+  | { op: "replace"; members: MemberValue[] }
   | { op: "removeAll" };
 
-/** What `applyPatch` returns: the new resource, whether anything changed, and the membership changes. */
+/** What `applyPatch` returns: the new resource, whether its attributes changed, and the membership changes. */
 export interface PatchResult {
   resource: ScimObject;
+  /**
+   * Whether the resource's attributes changed. Member operations do NOT count: they are set
+   * operations that commute, so a caller applies them without a read-modify-write (and without
+   * a version guard) and only guards writes where `changed` is true.
+   */
   changed: boolean;
   memberOps: MemberOp[];
 }
