@@ -4,9 +4,9 @@
 // Measures what deprovisioning means for users: creates a throw-away IdP connection and user over
 // SCIM, opens N sessions, proves every one of them checks valid (HTTP 200, `status: "valid"`), then
 // deactivates the user over SCIM (Okta's PATCH by default) while C clients keep checking the
-// sessions AND a burst checks all N sessions at the moment the SCIM request is sent, so checks are
-// in flight alongside it. Afterwards it keeps checking until every session has been checked after
-// the SCIM answer, then cleans up.
+// sessions AND a burst checks all N sessions at the moment the SCIM request is sent (up to 256 at
+// once, `--burst-concurrency`), so checks are in flight alongside it. Afterwards it keeps checking
+// until every session has been checked after the SCIM answer, then cleans up.
 //
 // It fails (exit 1) when:
 // - a session does not check valid BEFORE the deactivation (nothing to revoke: the probe would prove nothing);
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
     token: { type: "string" },
     via: { type: "string", default: "patch" },
     "check-path": { type: "string", default: "/__dev/sessions/check" },
-    "burst-concurrency": { type: "string", default: "64" },
+    "burst-concurrency": { type: "string" },
     "skip-deactivation": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -46,7 +46,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(
     "Usage: npm run --silent probe:revocation -- --base-url <url> [--sessions 200] [--clients 16] [--via patch|put|delete]\n" +
-      "         [--burst-concurrency 64] [--check-path /__dev/sessions/check] [--skip-deactivation] [--token <admin token>] [--json]",
+      "         [--burst-concurrency min(N,256)] [--check-path /__dev/sessions/check] [--skip-deactivation] [--token <admin token>] [--json]",
   );
   process.exit(0);
 }
@@ -54,7 +54,8 @@ if (args.help) {
 const baseUrl = (args["base-url"] ?? process.env.ZT_BASE_URL ?? "http://127.0.0.1:8787").replace(/\/+$/, "");
 const sessionCount = Number.parseInt(args.sessions, 10);
 const clients = Number.parseInt(args.clients, 10);
-const burst = Number.parseInt(args["burst-concurrency"], 10);
+// Default: every session at once (up to 256 connections), so all N are checked while the request is in flight.
+const burst = args["burst-concurrency"] === undefined ? Math.min(sessionCount, 256) : Number.parseInt(args["burst-concurrency"], 10);
 if (!(sessionCount > 0 && sessionCount <= 100_000) || !(clients > 0 && clients <= 256) || !(burst > 0 && burst <= 1024)) {
   console.error("--sessions must be 1..100000, --clients 1..256 and --burst-concurrency 1..1024");
   process.exit(2);
