@@ -2,20 +2,29 @@ import { app } from "./app";
 import { readConfig } from "./config";
 import { database } from "./db";
 import { pruneProvisioningLog } from "./logs/provisioning-log";
+import { redriveOutbox } from "./sessions/outbox";
 import { consumeIdentityChanges, type IdentityChangeMessage } from "./sessions/fanout";
 
 export { UserSessions } from "./sessions/user-sessions";
+
+/** The daily housekeeping trigger in wrangler.toml; the other (every minute) only re-drives the outbox. */
+const DAILY_CRON = "17 3 * * *";
 
 export default {
   fetch: app.fetch,
 
   /**
-   * Daily housekeeping (wrangler.toml [triggers]): bounded provisioning-log retention, and
-   * `PRAGMA optimize` so SQLite's planner has fresh statistics for the filter indexes (D1 docs).
+   * Every run re-drives session work left in `identity_outbox` (a fan-out whose dispatch failed),
+   * so a lost dispatch delays a revocation by one cron interval at most, never forever. The daily
+   * run (wrangler.toml [triggers], DAILY_CRON) also does housekeeping: bounded provisioning-log
+   * retention, and `PRAGMA optimize` so SQLite's planner has fresh statistics (D1 docs).
    */
-  async scheduled(_controller, env, ctx) {
+  async scheduled(controller, env, ctx) {
     ctx.waitUntil(
       (async () => {
+        const redrive = await redriveOutbox(env, controller.scheduledTime);
+        if (redrive.pending > 0) console.error("identity outbox: rows still pending after re-drive", redrive.pending);
+        if (controller.cron !== DAILY_CRON) return;
         await pruneProvisioningLog(database(env), readConfig(env).logRetentionDays);
         await env.DB.prepare("PRAGMA optimize").run();
       })(),

@@ -79,13 +79,18 @@ export async function drainOutbox(env: Env, row: OutboxRow, knownUsers?: string[
     }
   }
   try {
-    await env.DB.prepare("UPDATE identity_outbox SET next_attempt_at = ? WHERE id = ?").bind(new Date(Date.now() + QUEUED_GRACE_MS).toISOString(), row.id).run();
     await enqueue(env, whole);
-    return "queued";
   } catch (e) {
     await noteFailure(env.DB, row.id, e, !fromCron);
     return "pending";
   }
+  // Queued: the cron leaves the row to the queue's own retries for a while (a re-drive meanwhile
+  // would only repeat idempotent work).
+  await env.DB.prepare("UPDATE identity_outbox SET next_attempt_at = ? WHERE id = ?")
+    .bind(new Date(Date.now() + QUEUED_GRACE_MS).toISOString(), row.id)
+    .run()
+    .catch(() => undefined);
+  return "queued";
 }
 
 /**
