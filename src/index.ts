@@ -3,7 +3,12 @@ import { readConfig } from "./config";
 import { database } from "./db";
 import { pruneProvisioningLog } from "./logs/provisioning-log";
 import { redriveOutbox } from "./sessions/outbox";
+import { consumeDeadLetters } from "./sessions/dead-letters";
 import { consumeIdentityChanges, type IdentityChangeMessage } from "./sessions/fanout";
+
+/** Queue names as in wrangler.toml (`batch.queue` tells the consumers apart). */
+const IDENTITY_CHANGES_QUEUE = "zt-identity-changes";
+const IDENTITY_CHANGES_DLQ = "zt-identity-changes-dlq";
 
 export { UserSessions } from "./sessions/user-sessions";
 
@@ -31,8 +36,20 @@ export default {
     );
   },
 
-  /** Group-change and revocation fan-out (IDENTITY_CHANGES): idempotent, retried with backoff. */
+  /**
+   * IDENTITY_CHANGES: group-change and revocation fan-out (idempotent, retried with backoff).
+   * Its dead-letter queue: messages that exhausted their retries, recorded for the admin API.
+   */
   async queue(batch, env, _ctx) {
-    await consumeIdentityChanges(batch, env);
+    switch (batch.queue) {
+      case IDENTITY_CHANGES_QUEUE:
+        return consumeIdentityChanges(batch as MessageBatch<IdentityChangeMessage>, env);
+      case IDENTITY_CHANGES_DLQ:
+        return consumeDeadLetters(batch, env);
+      default:
+        // A queue bound by mistake: keep its messages rather than ack work nobody did.
+        console.error("message batch from an unknown queue", batch.queue);
+        batch.retryAll();
+    }
   },
-} satisfies ExportedHandler<Env, IdentityChangeMessage>;
+} satisfies ExportedHandler<Env, unknown>;

@@ -8,6 +8,7 @@ import { parseLogQuery, queryProvisioningLog } from "../logs/provisioning-log";
 import { z } from "zod";
 import { apiErrors, envelope } from "./api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
+import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, deprovisionConnectionUsers, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
   createIdentityProvider,
@@ -108,6 +109,23 @@ adminRoutes.post("/access/apps/:appId/revoke_tokens", async (c) => {
   return c.json(envelope(null, { revoked: { users, mode } }));
 });
 adminRoutes.get("/access/seats", async (c) => c.json(envelope(await seatUsage(c.env))));
+
+// ---- Identity changes the queue gave up on (its dead-letter queue).
+const deadLetterQuerySchema = z.object({
+  page: z.coerce.number().int().min(1).default(1),
+  per_page: z.coerce.number().int().min(1).max(1000).default(50),
+  status: z.enum(["unresolved", "resolved", "all"]).default("unresolved"),
+});
+adminRoutes.get("/access/identity_changes/dead_letters", async (c) => {
+  const parsed = deadLetterQuerySchema.safeParse(Object.fromEntries(new URL(c.req.url).searchParams));
+  if (!parsed.success) throw apiErrors.invalid(`${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  const { result, result_info } = await listDeadLetters(c.env.DB, { page: parsed.data.page, perPage: parsed.data.per_page, status: parsed.data.status });
+  return c.json(envelope(result, { result_info }));
+});
+adminRoutes.get("/access/identity_changes/dead_letters/:id", async (c) => c.json(envelope(await getDeadLetter(c.env.DB, c.req.param("id")))));
+adminRoutes.post("/access/identity_changes/dead_letters/:id/redrive", async (c) => {
+  return c.json(envelope(await redriveDeadLetter(c.env, c.req.param("id"), c.var.actor)));
+});
 
 const auditQuerySchema = z.object({
   since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
