@@ -40,10 +40,11 @@ devRoutes.post("/sessions", async (c) => {
 });
 
 /**
- * The protected-request hot path in miniature: 200 only for a valid session. When the user's
- * Durable Object cannot answer, the session is NOT known to be valid, so the check fails closed
- * (503 `{status:"error"}`, a refusal the revocation probe reports apart) instead of a 200 or a
- * generic 500 that a caller might treat as "unknown, let it through".
+ * The protected-request hot path in miniature: 200 only for a valid session, 401 with the reason
+ * otherwise. When the user's Durable Object cannot answer (the client maps any object error to
+ * `unavailable`; reaching the object at all may throw too), the session is NOT known to be valid,
+ * so the check fails closed with 503 `{status:"unavailable"}`: a refusal, never a 200, and told
+ * apart from a revocation (the revocation probe counts it as a server error, not a refusal).
  */
 devRoutes.get("/sessions/check", async (c) => {
   const userId = c.req.query("user_id");
@@ -54,8 +55,9 @@ devRoutes.get("/sessions/check", async (c) => {
     result = await sessionsFor(c.env, userId).check(sessionId);
   } catch (error) {
     console.error("session check failed; refusing", error instanceof Error ? error.name : "error");
-    return c.json({ status: "error" as const }, 503, { "retry-after": "1" });
+    result = { status: "unavailable" };
   }
+  if (result.status === "unavailable") return c.json(result, 503, { "retry-after": "1" });
   return c.json(result, result.status === "valid" ? 200 : 401);
 });
 

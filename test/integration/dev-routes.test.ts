@@ -80,11 +80,11 @@ describe("/__dev/sessions/check fails closed", () => {
   it.each([
     ["an Error", new Error("Durable Object reset because its code was updated")],
     ["a non-Error value", "overloaded"],
-  ])("when the Durable Object call rejects with %s: 503 {status:\"error\"}, never 200", async (_name, error) => {
+  ])("when the Durable Object call rejects with %s: 503 {status:\"unavailable\"}, never 200", async (_name, error) => {
     const { userId, sessionId } = await userWithSession();
     const res = await fetchWith({ USER_SESSIONS: throwingStub(error) }, `/__dev/sessions/check?user_id=${userId}&session_id=${sessionId}`, bearer(ADMIN_TOKEN));
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "error" });
+    expect(await res.json()).toEqual({ status: "unavailable" });
   });
 
   it("when getting the stub itself throws: 503, never 200", async () => {
@@ -92,7 +92,7 @@ describe("/__dev/sessions/check fails closed", () => {
     const broken = { getByName: () => { throw new Error("binding unavailable"); } } as unknown as Env["USER_SESSIONS"];
     const res = await fetchWith({ USER_SESSIONS: broken }, `/__dev/sessions/check?user_id=${userId}&session_id=${sessionId}`, bearer(ADMIN_TOKEN));
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "error" });
+    expect(await res.json()).toEqual({ status: "unavailable" });
   });
 });
 

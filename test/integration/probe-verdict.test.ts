@@ -25,7 +25,7 @@ describe("classifyCheck", () => {
     [400, { status: "revoked" }, "unexplained"],
     [0, undefined, "unexplained"], // network error
     [500, { status: "revoked" }, "server_error"],
-    [503, { status: "error" }, "server_error"],
+    [503, { status: "unavailable" }, "server_error"],
   ])("HTTP %i %j → %s", (status, body, kind) => {
     expect(classifyCheck(status, body)).toBe(kind);
   });
@@ -55,7 +55,7 @@ describe("probeVerdict", () => {
   it.each<[string, TimedCheck[], RegExp]>([
     ["a late success", [at("a", 105, 108, 200, {}), at("a", 111, 112, 200, { status: "valid" }), at("b", 111, 112, 401, revoked)], /succeeded/],
     ["a 500 after the answer (used to count as a refusal)", [at("a", 105, 108, 200, {}), at("a", 111, 112, 500, {}), at("b", 111, 112, 401, revoked)], /5xx/],
-    ["a 503 before the request", [at("a", 50, 60, 503, { status: "error" }), at("a", 105, 108, 200, {}), at("a", 111, 112, 401, revoked), at("b", 111, 112, 401, revoked)], /5xx/],
+    ["a 503 before the request", [at("a", 50, 60, 503, { status: "unavailable" }), at("a", 105, 108, 200, {}), at("a", 111, 112, 401, revoked), at("b", 111, 112, 401, revoked)], /5xx/],
     ["a 404 (route missing)", [at("a", 105, 108, 200, {}), at("a", 111, 112, 404, {}), at("b", 111, 112, 401, revoked)], /neither 200/],
     ["a session never checked after the answer", [at("a", 105, 108, 200, {}), at("a", 111, 112, 401, revoked)], /1\/2 session/],
     ["no check during the request", [at("a", 111, 112, 401, revoked), at("b", 111, 112, 401, revoked)], /concurrency not exercised/],
