@@ -107,6 +107,8 @@ async function pool(items, limit, work) {
 }
 
 let connectionId;
+/** Set to stop the checking clients: at the end, or when anything failed (so the process can exit). */
+let stop = false;
 try {
   const created = must(
     await call("POST", `${baseUrl}/api/v1/access/identity_providers`, {
@@ -182,7 +184,6 @@ try {
     c.kind = classifyCheck(c.status, c.body);
     checks.push(c);
   };
-  let stop = false;
   let cursor = 0;
   const workers = Array.from({ length: clients }, async () => {
     while (!stop) await record(sessions[cursor++ % sessions.length]);
@@ -244,6 +245,7 @@ try {
   console.error(`probe failed: ${e instanceof Error ? e.message : String(e)}`);
   process.exitCode = 1;
 } finally {
+  stop = true;
   if (connectionId) {
     const res = await call("DELETE", `${baseUrl}/api/v1/access/identity_providers/${connectionId}`).catch(() => undefined);
     if (!res || res.status !== 200) console.error(`cleanup: could not delete connection ${connectionId}`);
