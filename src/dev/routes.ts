@@ -66,6 +66,14 @@ devRoutes.get("/bench/floor", async (c) => {
   const row = await c.env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(c.req.query("id") ?? "").first();
   return c.json(row);
 });
+/** Floor for bench/paging.mjs: the same 100 users a cursor page reads, by the same keyset seek, returned bare. */
+devRoutes.get("/bench/floor-page", async (c) => {
+  const q = (k: string) => c.req.query(k) ?? "";
+  const { results } = await c.env.DB.prepare("SELECT * FROM users WHERE idp_id = ? AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?")
+    .bind(q("idp_id"), q("after_created"), q("after_id"), Number(q("count") || 100))
+    .all();
+  return c.json(results);
+});
 // Write floors for the throughput bench: the least a SCIM write can cost. `floor-write` is one
 // `db.batch` holding one single-row UPDATE (every SCIM write is one batch); `floor-write-do` adds
 // one Durable Object RPC after it, as a deactivation with `user_deprovision` on does. Both answer

@@ -20,6 +20,7 @@ const devPaths: [string, string][] = [
   ["GET", "/__dev/sessions/check?user_id=u&session_id=s"],
   ["POST", "/__dev/sessions"],
   ["GET", "/__dev/bench/floor?id=x"],
+  ["GET", "/__dev/bench/floor-page?idp_id=x"],
   ["POST", "/__dev/bench/floor-write?id=x"],
   ["POST", "/__dev/bench/floor-write-do?id=x"],
   ["POST", "/__dev/bench/seed"],
