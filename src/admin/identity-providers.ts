@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { identityProviders } from "../../schema";
-import type { Database } from "../db";
-import { nowIso } from "../db";
+import { database, nowIso, type Database } from "../db";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { apiErrors } from "./api-error";
-import { auditInsert } from "../logs/audit";
+import { auditInsert, auditStatement } from "../logs/audit";
+import { drainOutbox } from "../sessions/outbox";
 
 type IdpRow = typeof identityProviders.$inferSelect;
 
@@ -176,11 +176,41 @@ export async function rotateScimSecret(db: Database, actor: string, id: string) 
   return { row, secret };
 }
 
-/** Deletes a connection; its users, groups and memberships go with it (foreign keys cascade). */
-export async function deleteIdentityProvider(db: Database, actor: string, id: string): Promise<void> {
-  const current = await getIdentityProvider(db, id);
-  await db.batch([
-    db.delete(identityProviders).where(eq(identityProviders.id, id)),
-    auditInsert(db, { actor, action: "identity_provider.delete", targetType: "identity_provider", targetId: id, details: { name: current.name } }),
+/** What deleting a connection did to its users' sessions. */
+export interface ConnectionDeletion {
+  /** Users of the connection who had ever opened a session (their objects must end those sessions). */
+  usersWithSessions: number;
+  /** `done`: every session was revoked before the response; `pending`: the queue (or cron) finishes it. */
+  sessions: "done" | "pending";
+}
+
+/**
+ * Deletes a connection; its users, groups and memberships go with it (foreign keys cascade). The
+ * users who ever opened a session are recorded in an `identity_outbox` row IN THE SAME BATCH, so
+ * the revocation of their sessions cannot be lost: it is done inline for up to 100 users (the
+ * response then means every session is revoked), otherwise by the IDENTITY_CHANGES queue, with the
+ * outbox cron as the safety net. A 100,000-user connection cannot be revoked inside one request:
+ * that is 100,000 Durable Object calls against 10,000 subrequests per invocation (Workers Paid).
+ * Either way no new session can be opened for these users once the batch commits (they no longer
+ * exist in D1, and `openSession` reads D1 first).
+ */
+export async function deleteIdentityProvider(env: Env, actor: string, id: string): Promise<ConnectionDeletion> {
+  const current = await getIdentityProvider(database(env), id);
+  const db = env.DB;
+  const outboxId = crypto.randomUUID();
+  const now = nowIso();
+  const payload = JSON.stringify({ actor, reason: "identity_provider.delete" });
+  const results = await db.batch([
+    db
+      .prepare("INSERT INTO identity_outbox (id, kind, idp_id, payload, created_at, attempts, next_attempt_at) VALUES (?, 'deprovision', ?, ?, ?, 0, ?)")
+      .bind(outboxId, id, payload, now, new Date(Date.now() + 60_000).toISOString()),
+    db
+      .prepare("INSERT INTO identity_outbox_users (outbox_id, user_id) SELECT ?, u.id FROM users u WHERE u.idp_id = ? AND EXISTS (SELECT 1 FROM session_index s WHERE s.user_id = u.id)")
+      .bind(outboxId, id),
+    db.prepare("DELETE FROM identity_providers WHERE id = ?").bind(id),
+    auditStatement(db, { actor, action: "identity_provider.delete", targetType: "identity_provider", targetId: id, details: { name: current.name } }),
   ]);
+  const usersWithSessions = results[1]?.meta.changes ?? 0;
+  const drained = await drainOutbox(env, { id: outboxId, kind: "deprovision", idp_id: id, payload, attempts: 0 });
+  return { usersWithSessions, sessions: drained === "inline" || drained === "none" ? "done" : "pending" };
 }

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { apiErrors, envelope } from "./api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
-import { activeSessions, deprovisionConnectionUsers, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
+import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
   createIdentityProvider,
   deleteIdentityProvider,
@@ -53,11 +53,12 @@ for (const method of ["put", "patch"] as const) {
   });
 }
 adminRoutes.delete("/access/identity_providers/:id", async (c) => {
-  const idp = await getIdentityProvider(database(c.env), c.req.param("id"));
-  // Its users disappear with it: end their sessions first (fail closed, like SCIM deprovisioning).
-  await deprovisionConnectionUsers(c.env, idp.id, c.var.actor);
-  await deleteIdentityProvider(database(c.env), c.var.actor, idp.id);
-  return c.json(envelope({ id: c.req.param("id") }));
+  // Its users disappear with it, and their sessions are revoked: before the response for up to 100
+  // users with sessions (200), else by the queue after it (202, `sessions.status = "pending"`).
+  const { usersWithSessions, sessions } = await deleteIdentityProvider(c.env, c.var.actor, c.req.param("id"));
+  const body = envelope({ id: c.req.param("id"), sessions: { users: usersWithSessions, status: sessions === "done" ? "revoked" : "pending" } });
+  if (sessions === "done") return c.json(body);
+  return c.json({ ...body, messages: [{ code: 10202, message: "The connection is deleted and no new session can be opened for its users; their existing sessions are being revoked by the queue" }] }, 202);
 });
 adminRoutes.post("/access/identity_providers/:id/refresh_scim_secret", async (c) => {
   const { row, secret } = await rotateScimSecret(database(c.env), c.var.actor, c.req.param("id"));

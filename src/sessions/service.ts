@@ -112,9 +112,3 @@ export async function seatUsage(env: Env) {
   });
   return { seats_in_use: byIdp.reduce((n, r) => n + r.seats_in_use, 0), identity_providers: byIdp };
 }
-
-/** Deprovisions every user of a connection that is being deleted (through the queue when many). */
-export async function deprovisionConnectionUsers(env: Env, idpId: string, actor: string): Promise<void> {
-  const rows = await env.DB.prepare("SELECT id FROM users WHERE idp_id = ?").bind(idpId).all<{ id: string }>();
-  await dispatchIdentityChange(env, { type: "deprovision", userIds: rows.results.map((r) => r.id), actor });
-}
