@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
-import { createConnection, dumpDirectory, scim, type TestConnection } from "../helpers";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { admin, createConnection, dumpDirectory, scim, type TestConnection } from "../helpers";
 
 // SCIM under real IdP and test-suite traffic: trailing slashes, value-filtered names and filters,
 // whole-extension PATCHes, `remove active`, and bodies that must be refused without writing anything.
@@ -67,9 +67,25 @@ describe("a trailing slash is the bare path (no redirect: IdPs do not follow one
     expect((await scim(conn, "PUT", `/Users/${user.id}/`, { schemas: [USER], userName: "slash@example.com", active: true })).status).toBe(200);
     expect((await scim(conn, "DELETE", `/Users/${user.id}/`)).status).toBe(204);
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(404);
+
+    // The provisioning logger (a middleware of the mounted sub-app) sees these requests as USER requests.
+    await vi.waitFor(async () => {
+      const res = await admin("GET", `/api/v1/access/logs/scim/updates?idp_id=${conn.id}&direction=asc`);
+      const rows = ((await res.json()) as { result: Json[] }).result;
+      expect(rows.map((r) => `${r.request_method} ${r.resource_type} ${r.status}`)).toEqual([
+        "POST USER SUCCESS",
+        "GET USER SUCCESS",
+        "GET USER SUCCESS",
+        "PATCH USER SUCCESS",
+        "PUT USER SUCCESS",
+        "DELETE USER SUCCESS",
+        "GET USER FAILURE",
+      ]);
+      expect(rows[0]!.cf_resource_id).toBe(user.id);
+    });
   });
 
-  it("POST /Groups/, GET /Groups/, POST /Users/.search/, discovery with a slash", async () => {
+  it("POST /Groups/, GET /Groups/, POST /Groups/.search/, discovery with a slash", async () => {
     const created = await scim(conn, "POST", "/Groups/", { schemas: [GROUP], displayName: "Slashers" });
     expect(created.status).toBe(201);
     const group = (await created.json()) as Json;
