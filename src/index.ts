@@ -2,8 +2,8 @@ import { app } from "./app";
 import { readConfig } from "./config";
 import { database } from "./db";
 import { pruneProvisioningLog } from "./logs/provisioning-log";
-import { redriveOutbox } from "./sessions/outbox";
 import { consumeDeadLetters } from "./sessions/dead-letters";
+import { redriveOutbox } from "./sessions/outbox";
 import { consumeIdentityChanges, type IdentityChangeMessage } from "./sessions/fanout";
 
 /** Queue names as in wrangler.toml (`batch.queue` tells the consumers apart). */
@@ -12,8 +12,8 @@ const IDENTITY_CHANGES_DLQ = "zt-identity-changes-dlq";
 
 export { UserSessions } from "./sessions/user-sessions";
 
-/** The daily housekeeping trigger in wrangler.toml; the other (every minute) only re-drives the outbox. */
-const DAILY_CRON = "17 3 * * *";
+/** The every-minute trigger in wrangler.toml only re-drives the outbox; any other trigger (daily) also does housekeeping. */
+const REDRIVE_CRON = "* * * * *";
 
 export default {
   fetch: app.fetch,
@@ -21,7 +21,7 @@ export default {
   /**
    * Every run re-drives session work left in `identity_outbox` (a fan-out whose dispatch failed),
    * so a lost dispatch delays a revocation by one cron interval at most, never forever. The daily
-   * run (wrangler.toml [triggers], DAILY_CRON) also does housekeeping: bounded provisioning-log
+   * run (wrangler.toml [triggers]: any cron but REDRIVE_CRON) also does housekeeping: bounded provisioning-log
    * retention, and `PRAGMA optimize` so SQLite's planner has fresh statistics (D1 docs).
    */
   async scheduled(controller, env, ctx) {
@@ -29,7 +29,7 @@ export default {
       (async () => {
         const redrive = await redriveOutbox(env, controller.scheduledTime);
         if (redrive.pending > 0) console.error("identity outbox: rows still pending after re-drive", redrive.pending);
-        if (controller.cron !== DAILY_CRON) return;
+        if (controller.cron === REDRIVE_CRON) return;
         await pruneProvisioningLog(database(env), readConfig(env).logRetentionDays);
         await env.DB.prepare("PRAGMA optimize").run();
       })(),
