@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { cursorListResponse } from "../../src/scim/list-response";
+import { LIST_RESPONSE_SCHEMA } from "../../src/scim/registry";
 import { CURSOR_TIMEOUT_SECONDS, decodeCursor, encodeCursor, importCursorKey, type CursorBinding, type CursorPosition } from "../../src/scim/cursor";
 
 const key = await importCursorKey(new Uint8Array(32).fill(7));
@@ -93,3 +95,16 @@ function atobSafe(token: string): string {
     return "";
   }
 }
+
+describe("cursorListResponse (RFC 9865 §2)", () => {
+  it.each<[string, Parameters<typeof cursorListResponse<number>>, object, string[]]>([
+    ["first page: nextCursor only", [[1, 2], 5, { nextCursor: "n" }], { totalResults: 5, itemsPerPage: 2, nextCursor: "n", Resources: [1, 2] }, ["schemas", "totalResults", "itemsPerPage", "nextCursor", "Resources"]],
+    ["middle page: both", [[3, 4], 5, { nextCursor: "n", previousCursor: "p" }], { totalResults: 5, itemsPerPage: 2, previousCursor: "p", nextCursor: "n", Resources: [3, 4] }, ["schemas", "totalResults", "itemsPerPage", "previousCursor", "nextCursor", "Resources"]],
+    ["last page: previousCursor only", [[5], 5, { previousCursor: "p" }], { totalResults: 5, itemsPerPage: 1, previousCursor: "p", Resources: [5] }, ["schemas", "totalResults", "itemsPerPage", "previousCursor", "Resources"]],
+    ["only page: no cursors, no startIndex", [[1], 1, {}], { totalResults: 1, itemsPerPage: 1, Resources: [1] }, ["schemas", "totalResults", "itemsPerPage", "Resources"]],
+  ])("%s", (_name, args, expected, keys) => {
+    const out = cursorListResponse(...args);
+    expect(out).toEqual({ schemas: [LIST_RESPONSE_SCHEMA], ...expected });
+    expect(Object.keys(out)).toEqual(keys);
+  });
+});
