@@ -199,13 +199,17 @@ async function cursorRows<Row>(
   else if (!more) totalResults = rows.length;
   else totalResults = (await total.first<number>("n")) ?? rows.length;
 
-  const cursors: PageCursors = {};
   const first = keys[0];
   const last = keys[keys.length - 1];
   const forwardMore = position?.before ? rows.length > 0 : more;
   const backwardMore = position?.before ? more : position !== undefined && rows.length > 0;
-  if (last && forwardMore) cursors.nextCursor = await encodeCursor(key, { ...last, before: false }, binding, now);
-  if (first && backwardMore) cursors.previousCursor = await encodeCursor(key, { ...first, before: true }, binding, now);
+  const [nextCursor, previousCursor] = await Promise.all([
+    last && forwardMore ? encodeCursor(key, { ...last, before: false }, binding, now) : undefined,
+    first && backwardMore ? encodeCursor(key, { ...first, before: true }, binding, now) : undefined,
+  ]);
+  const cursors: PageCursors = {};
+  if (nextCursor !== undefined) cursors.nextCursor = nextCursor;
+  if (previousCursor !== undefined) cursors.previousCursor = previousCursor;
   return { rows: rows as Row[], totalResults, related: withCompanion ? results[1]!.results : undefined, cursors };
 }
 
