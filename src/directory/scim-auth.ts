@@ -6,6 +6,7 @@ import { bearerToken } from "../auth/admin-token";
 import { presentedHash, type ScimAuthOutcome } from "../auth/scim-secret";
 import { baseUrlFor } from "../config";
 import { ScimError, scimErrors } from "../scim/errors";
+import { parseFilter } from "../scim/filter/parse";
 import type { DirectoryContext, ScimObject } from "./context";
 import { ScimAuthGate } from "./scim-gate";
 import { SCIM_CONTENT_TYPE } from "./scim-http";
@@ -33,18 +34,38 @@ export type ScimEnv = {
 /** Seconds a client is told to wait after too many failed authentications (the limiter's `period`). */
 export const AUTH_FAILURE_RETRY_AFTER_S = 60;
 
-/** Read-only methods: authenticated in the same D1 round trip as their first read. */
-const PIGGYBACK_METHODS = new Set(["GET", "HEAD"]);
+/** `…/scim/v2/Users/<id>` or `…/scim/v2/Groups/<id>` (not `.search`). */
+const BY_ID = /\/scim\/v2\/(Users|Groups)\/(?!\.search\/?$)[^/]+\/?$/i;
+const LIST = /\/scim\/v2\/(Users|Groups)\/?$/i;
+/** Attributes an `eq` filter on which is one indexed lookup (the IdPs' "does it exist yet?" query). */
+const INDEXED_EQ = new Set(["username", "externalid", "id", "displayname"]);
+
+/**
+ * Requests whose auth check may ride with their first read: GETs that are point lookups (by id, or
+ * a list filtered by one `eq` on an indexed attribute, which is what Entra ID and Okta send before
+ * every write). Anything else, including expensive list filters (`co`, `ew`, unfiltered pages),
+ * is authenticated first, so an unauthenticated client can never make D1 do more than a point read.
+ */
+export function authRidesWithFirstRead(method: string, url: URL): boolean {
+  if (method !== "GET" && method !== "HEAD") return false;
+  if (BY_ID.test(url.pathname)) return true;
+  if (!LIST.test(url.pathname)) return false;
+  const filter = url.searchParams.get("filter");
+  if (filter === null) return false;
+  const parsed = parseFilter(filter);
+  return parsed.ok && parsed.value.kind === "compare" && parsed.value.op === "eq" && typeof parsed.value.value === "string" && INDEXED_EQ.has(parsed.value.path.toLowerCase());
+}
 
 /**
  * SCIM bearer authentication (RFC 7644 §2, RFC 6750): the secret is hashed and compared in constant
  * time against the hash D1 holds for THIS connection at this moment (never a cached copy), so one
  * connection's secret can never act on another and a rotated secret stops working at once.
  *
- * GET/HEAD: the check travels with the handler's first read (see scim-gate.ts); the handler may run
- * before the check completes, but it can see no D1 result, write nothing and call no Durable Object
- * until it passed, and whatever it answered is replaced by the 401 if it failed.
- * Every other method is checked before the handler runs (its body is never read unauthenticated).
+ * Point-lookup GETs (`authRidesWithFirstRead`): the check travels with the handler's first read
+ * (see scim-gate.ts); the handler may run before the check completes, but it can see no D1 result,
+ * write nothing and call no Durable Object until it passed, and whatever it answered is replaced by
+ * the 401 if it failed. Every other request is checked before the handler runs (a body is never
+ * read, nor an expensive query run, for an unauthenticated client).
  *
  * Unknown connection, wrong or missing secret: the same 401. Failed checks are counted per
  * connection by the `SCIM_AUTH_FAILURES` rate limiter; over its limit the answer is 429 with
@@ -63,7 +84,7 @@ export const scimAuth = createMiddleware<ScimEnv>(async (c, next) => {
     actor: `scim:${idpId}`,
   });
   c.set("actor", `scim:${idpId}`);
-  if (!PIGGYBACK_METHODS.has(c.req.method.toUpperCase())) {
+  if (!authRidesWithFirstRead(c.req.method.toUpperCase(), new URL(c.req.url))) {
     const refused = await refusal(c, await gate.settle());
     if (refused) return refused;
   }

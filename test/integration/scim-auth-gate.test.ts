@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { presentedHash } from "../../src/auth/scim-secret";
+import { authRidesWithFirstRead } from "../../src/directory/scim-auth";
 import { isReadOnlySql, ScimAuthGate } from "../../src/directory/scim-gate";
 import { createConnection } from "../helpers";
 
@@ -54,6 +55,31 @@ describe("ScimAuthGate: authentication rides with the first read", () => {
     ["SELECT replace(user_name, 'a', 'b') FROM users", false], // conservative: costs a round trip, never safety
   ])("isReadOnlySql(%j) = %s", (sql, expected) => {
     expect(isReadOnlySql(sql)).toBe(expected);
+  });
+
+  const base = "https://edge.test/populations/p1/scim/v2";
+  it.each([
+    ["GET", "/Users/abc", true],
+    ["HEAD", "/Groups/abc/", true],
+    ["GET", `/Users?filter=${encodeURIComponent('userName eq "a@b.c"')}`, true],
+    ["GET", `/Users?filter=${encodeURIComponent('externalId eq "x"')}&excludedAttributes=groups`, true],
+    ["GET", `/Groups?filter=${encodeURIComponent('displayName eq "Sales"')}`, true],
+    // Anything that can make D1 scan is authenticated first.
+    ["GET", "/Users", false],
+    ["GET", "/Users?startIndex=1&count=100", false],
+    ["GET", `/Users?filter=${encodeURIComponent('emails.value co "@x"')}`, false],
+    ["GET", `/Users?filter=${encodeURIComponent('userName ew "x"')}`, false],
+    ["GET", `/Users?filter=${encodeURIComponent('userName eq "a" or userName eq "b"')}`, false],
+    ["GET", `/Users?filter=${encodeURIComponent('title eq "x"')}`, false],
+    ["GET", "/Users?filter=userName%20eq", false],
+    ["GET", "/ServiceProviderConfig", false],
+    ["GET", "/Users/.search", false],
+    ["POST", "/Users/.search", false],
+    ["POST", "/Users", false],
+    ["PATCH", "/Users/abc", false],
+    ["DELETE", "/Groups/abc", false],
+  ])("authRidesWithFirstRead(%s %s) = %s", (method, path, expected) => {
+    expect(authRidesWithFirstRead(method, new URL(`${base}${path}`))).toBe(expected);
   });
 
   it("a first read with the right secret: one batch carrying the check, no separate round trip", async () => {
