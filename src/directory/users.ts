@@ -104,7 +104,7 @@ async function updateUser(ctx: DirectoryContext, id: string, ifMatch: string | u
   };
   let result: ScimObject | undefined;
   try {
-    result = await retryWithJitter<ScimObject>(async () => {
+    result = await retryWithJitter<ScimObject>(async (attempt) => {
       // A user write never changes memberships, so the groups read here render the response too.
       const found = await findUserWithGroups(ctx, id);
       if (!found) throw scimErrors.notFound(`User ${id} not found`);
@@ -115,7 +115,9 @@ async function updateUser(ctx: DirectoryContext, id: string, ifMatch: string | u
       const before = userColumns(current);
       const cols = userColumns(changed ? next : current);
       const json = storedResource(next);
-      const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email, assertsActive: assertsActive === true };
+      // An explicit active=true on an active user reopens the gate once (first attempt): a later
+      // attempt after a lost race sees a concurrent deactivation as a real reactivation anyway.
+      const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email, assertsActive: assertsActive === true && attempt === 0 };
       const noop = !changed || (json === row.resource && cols.externalId === row.external_id && cols.active === (row.active === 1));
       // Validate what D1 would refuse BEFORE the object is touched: a deactivation carrying a
       // colliding userName must not revoke sessions and then fail (the object and D1 would disagree).
@@ -137,6 +139,7 @@ async function updateUser(ctx: DirectoryContext, id: string, ifMatch: string | u
       ];
       const results = await runBatch(ctx.db, statements);
       if (results[results.length - 1]?.meta.changes === 1) {
+        if (touch === "none") await afterFailedWrite(ctx, id, touched, "superseded by a concurrent write");
         touched = "none";
         const updated = userRow({ id, idp_id: row.idp_id, version: row.version + 1, created_at: row.created_at, updated_at: now }, cols, json);
         return { done: true, value: renderUser(updated, ctx.scimBase, groups) };

@@ -22,7 +22,7 @@ const reactivate = (conn: TestConnection, id: string) =>
   scim(conn, "PATCH", `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: "Replace", path: "active", value: "True" }] });
 
 describe("concurrent user writes without If-Match all succeed and lose nothing", () => {
-  it("20 concurrent PUTs: all 200, the final state is exactly one of them", async () => {
+  it("20 concurrent PUTs: all 200, the final state is exactly one of them", { timeout: 30_000 }, async () => {
     const conn = await createConnection();
     const id = await provision(conn, "put-race@example.com");
     const bodies = Array.from({ length: 20 }, (_, i) => ({ schemas: [USER], userName: "put-race@example.com", displayName: `d${i}`, title: `t${i}`, nickName: `n${i}` }));
@@ -35,7 +35,7 @@ describe("concurrent user writes without If-Match all succeed and lose nothing",
     expect(final.meta).toMatchObject({ version: 'W/"21"' });
   });
 
-  it("20 concurrent PATCH adds of different phoneNumbers to one user: all 200, all kept", async () => {
+  it("20 concurrent PATCH adds of different phoneNumbers to one user: all 200, all kept", { timeout: 30_000 }, async () => {
     const conn = await createConnection();
     const id = await provision(conn, "patch-race@example.com");
     const numbers = Array.from({ length: 20 }, (_, i) => `+1555000${String(i).padStart(2, "0")}`);
@@ -142,6 +142,24 @@ describe("connection settings apply to the very next deprovisioning", () => {
     await env.DB.prepare("UPDATE identity_providers SET user_deprovision = 1 WHERE id = ?").bind(conn.id).run();
     expect((await deactivate(conn, id)).status).toBe(200);
     expect(await checkSession(id, sid)).toMatchObject({ status: "revoked", reason: "deprovisioned" });
+  });
+
+  it("scim_enabled turned off by the time the deactivation runs: 401, nothing revoked, D1 unchanged", async () => {
+    const conn = await createConnection();
+    const id = await provision(conn, "disabled-mid@example.com");
+    const sid = await openSession(id);
+    // Disabled after this request authenticated (the check before the object reads D1 again).
+    const realDeprovision = sessionEffects.deprovision;
+    const spy = vi.spyOn(sessionEffects, "deprovision").mockImplementation((e, u, a) => realDeprovision(e, u, a));
+    const before = await dumpDirectory();
+    await env.DB.prepare("UPDATE identity_providers SET scim_enabled = 0 WHERE id = ?").bind(conn.id).run();
+    const after = await dumpDirectory();
+    const res = await deactivate(conn, id);
+    expect(res.status).toBe(401);
+    expect(spy).not.toHaveBeenCalled();
+    expect(await dumpDirectory()).toEqual(after);
+    expect(before.users).toEqual(after.users);
+    expect((await checkSession(id, sid)).status).toBe("valid");
   });
 
   it("user_deprovision turned off: the next deactivation keeps sessions (only new logins are refused)", async () => {
