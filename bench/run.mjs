@@ -11,8 +11,9 @@ import { performance } from "node:perf_hooks";
 import { runScim } from "./scim.mjs";
 import { runSessions } from "./sessions.mjs";
 import { runThroughput } from "./throughput.mjs";
+import { runPaging } from "./paging.mjs";
 
-const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput };
+const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging };
 
 const requested = process.argv.slice(2).filter((a) => a !== "--");
 const unknown = requested.filter((a) => !(a in BENCHES));
@@ -50,6 +51,7 @@ process.exit(failed ? 1 : 0);
 /** One line per figure that has a target. */
 function summarise(name, r) {
   const x = (v) => `${v.toFixed(2)}×`;
+  if (name === "paging") return Object.values(r.cases).filter((c) => c.target !== null).map((c) => ["paging", c.label, `${x(c.ratio)} (${c.stats.median.toFixed(2)} vs ${c.floor.median.toFixed(2)} ms)`, `≤ ${c.target}× floor`, c.verdict]);
   if (name === "throughput") {
     const rows = Object.values(r.cases).map((c) => ["throughput", `${c.label} vs ${c.floor}`, `${x(c.ratio)} (${c.case_rps.toFixed(1)} vs ${c.floor_rps.toFixed(1)} req/s)`, `≥ ${c.target}× floor`, c.verdict]);
     const ct = r.contention;
