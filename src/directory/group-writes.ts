@@ -183,8 +183,8 @@ export class GroupWrite {
 
   /**
    * Closes the write: bumps `groups_version` of exactly the recorded users, runs `groupStatement`
-   * (the `UPDATE groups` or `DELETE` whose `changes` decides success), then keeps the outbox row
-   * only when there is something to deliver (`track` false: never, but versions still move).
+   * (the `UPDATE groups` or `DELETE` whose result decides success), then keeps the outbox row only
+   * when there is something to deliver (`track` false: never, but versions still move).
    */
   finish(groupStatement: D1PreparedStatement | undefined, track: boolean, pendingLimit: number): void {
     this.#push("UPDATE users SET groups_version = groups_version + 1 WHERE id IN (SELECT user_id FROM identity_outbox_users WHERE outbox_id = ?)", [this.outboxId]);
@@ -193,6 +193,14 @@ export class GroupWrite {
       this.groupUpdateAt = this.statements.length - 1;
     }
     if (track) {
+      // Only users who ever opened a session have an object to tell. A login writes its
+      // session_index row BEFORE reading groups, so a user without one now will read the new
+      // groups at login: nothing is owed to them (and a typical member PATCH needs no fan-out).
+      this.#push(
+        `DELETE FROM identity_outbox_users WHERE outbox_id = ?
+         AND NOT EXISTS (SELECT 1 FROM session_index s WHERE s.user_id = identity_outbox_users.user_id)`,
+        [this.outboxId],
+      );
       this.#push("DELETE FROM identity_outbox WHERE id = ? AND NOT EXISTS (SELECT 1 FROM identity_outbox_users WHERE outbox_id = ?)", [this.outboxId, this.outboxId]);
       this.pendingAt = this.#push("SELECT user_id FROM identity_outbox_users WHERE outbox_id = ? ORDER BY user_id LIMIT ?", [this.outboxId, pendingLimit + 1]);
     } else {

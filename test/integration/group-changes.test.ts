@@ -84,17 +84,31 @@ describe("identity_update_behavior on group membership changes", () => {
   });
 });
 
+/**
+ * Marks users of a connection as having signed in once (a `session_index` row, as a login writes):
+ * only such users are owed a fan-out, so a large one needs many of them.
+ */
+async function signedInBefore(idpId: string, except: string[] = []): Promise<void> {
+  await env.DB.prepare(
+    `INSERT INTO session_index (user_id, scope, last_opened_at) SELECT id, 'access:elsewhere', ? FROM users
+     WHERE idp_id = ? AND id NOT IN (SELECT value FROM json_each(?)) ON CONFLICT DO NOTHING`,
+  )
+    .bind(new Date().toISOString(), idpId, JSON.stringify(except))
+    .run();
+}
+
 describe("large fan-out through the queue", () => {
   it.each([
     ["reauth", { status: "revoked" }],
     ["automatic", { status: "valid", groups: [] }],
     ["no_action", { status: "valid", groups: ["everyone"] }],
-  ] as const)("replacing the members of a 150-user group (%s) reaches removed members through the queue", async (behavior, expected) => {
+  ] as const)("replacing the members of a 150-user group (%s) reaches removed members through the queue", { timeout: 30_000 }, async (behavior, expected) => {
     const conn = await createConnection({ scim_config: { identity_update_behavior: behavior } });
     const seeded = await admin("POST", "/__dev/bench/seed", { idp_id: conn.id, prefix: `q-${behavior.replace("_", "")}`, users: { from: 1, count: 150 }, group: { display_name: "everyone", size: 150 } });
     const groupId = ((await seeded.json()) as { result: { group_id: string } }).result.group_id;
     const removed = `q-${behavior.replace("_", "")}-0000007`;
     const sid = await openSession(removed);
+    await signedInBefore(conn.id);
     const send = vi.spyOn(env.IDENTITY_CHANGES, "sendBatch");
     const res = await scim(conn, "PATCH", `/Groups/${groupId}?excludedAttributes=members`, {
       schemas: [PATCH_OP],
@@ -112,24 +126,30 @@ describe("large fan-out through the queue", () => {
         expect(result.status).toBe(expected.status);
         if ("groups" in expected) expect((result.identity as { groups: { name: string }[] }).groups.map((g) => g.name)).toEqual(expected.groups);
       },
-      { timeout: 10_000, interval: 100 },
+      { timeout: 25_000, interval: 100 },
     );
   });
 
-  it("deleting a group of 150 users answers at once; the queue revokes members' sessions (reauth)", async () => {
+  it("deleting a group of 150 users answers at once; the queue revokes members' sessions (reauth)", { timeout: 30_000 }, async () => {
     const conn = await createConnection({ scim_config: { identity_update_behavior: "reauth" } });
     const seeded = await admin("POST", "/__dev/bench/seed", { idp_id: conn.id, users: { from: 1, count: 150 }, group: { display_name: "everyone", size: 150 } });
     const groupId = ((await seeded.json()) as { result: { group_id: string } }).result.group_id;
     const member = "bench-u-0000042";
     const outsider = "bench-u-0000149";
     const sid = await openSession(member);
+    await signedInBefore(conn.id, [outsider]);
     const send = vi.spyOn(env.IDENTITY_CHANGES, "sendBatch");
     const res = await scim(conn, "DELETE", `/Groups/${groupId}`);
     expect(res.status).toBe(204);
     expect(send).toHaveBeenCalledTimes(1);
-    await vi.waitFor(async () => expect((await checkSession(member, sid)).status).toBe("revoked"), { timeout: 10_000, interval: 100 });
+    await vi.waitFor(async () => expect((await checkSession(member, sid)).status).toBe("revoked"), { timeout: 25_000, interval: 100 });
     const check = await checkSession(member, sid);
     expect(check).toMatchObject({ reason: "groups_changed" });
+    // The consumer strikes delivered users off the outbox row and deletes it when none is left.
+    await vi.waitFor(async () => expect(await env.DB.prepare("SELECT count(*) AS n FROM identity_outbox WHERE idp_id = ?").bind(conn.id).first<number>("n")).toBe(0), {
+      timeout: 25_000,
+      interval: 100,
+    });
     // Users who never signed in are skipped (their next login reads the directory afresh): no object is created for them.
     const objects = (await listDurableObjectIds(env.USER_SESSIONS)).map((id) => id.toString());
     expect(objects).toContain(env.USER_SESSIONS.idFromName(member).toString());

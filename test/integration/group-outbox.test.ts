@@ -145,6 +145,22 @@ describe("group changes are recorded in the outbox in the write's own batch (fai
     expect(await outboxRows(conn.id)).toEqual([]);
   });
 
+  it("a member who never signed in is owed no fan-out (no outbox row, no object call), but the version moves", async () => {
+    const conn = await createConnection({ scim_config: { identity_update_behavior: "reauth" } });
+    const [a] = await users(conn, ["never-signed-in"]);
+    const g = await group(conn, "fresh", []);
+    const delivered = vi.spyOn(sessionEffects, "noteGroupsChanged");
+    const send = vi.spyOn(env.IDENTITY_CHANGES, "sendBatch");
+    expect((await patch(conn, g, [{ op: "add", path: "members", value: [{ value: a }] }])).status).toBe(204);
+    expect(delivered).not.toHaveBeenCalled();
+    expect(send).not.toHaveBeenCalled();
+    expect(await versions([a!])).toEqual([1]);
+    expect(await outboxRows(conn.id)).toEqual([]);
+    // Their first login reads the new groups.
+    const sid = await openSession(a!);
+    expect(((await checkSession(a!, sid)).identity as { groups: { name: string }[] }).groups.map((x) => x.name)).toEqual(["fresh"]);
+  });
+
   it("no_action: versions move with the directory, but no outbox row is kept and no session object is called", async () => {
     const conn = await createConnection({ scim_config: { identity_update_behavior: "no_action" } });
     const [a] = await users(conn, ["a"]);
