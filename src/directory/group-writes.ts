@@ -79,7 +79,7 @@ export class GroupWrite {
     return this.statements.length - 1;
   }
 
-  /** Set-add (a `display` sent for an existing member replaces the stored one; membership is unchanged). */
+  /** Set-add (an existing member stays as it is, except that it takes a `display` if it had none). */
   add(members: MemberValue[]): void {
     for (const c of chunks(members, MEMBERS_PER_STATEMENT)) {
       // Recorded first: only ids that are not members yet (an indexed probe per id).
@@ -95,8 +95,8 @@ export class GroupWrite {
   }
 
   /**
-   * INSERT of members (at most MEMBERS_PER_STATEMENT); an existing member only takes a newly sent
-   * `display`. An id that is not a user of THIS connection becomes NULL and fails the NOT NULL
+   * INSERT of members (at most MEMBERS_PER_STATEMENT). `display` is immutable once stored (RFC 7643
+   * §2.4): an existing member only takes one if it has none yet. An id that is not a user of THIS connection becomes NULL and fails the NOT NULL
    * constraint, which aborts the whole batch: the existence check costs no extra round trip, and
    * another connection's user can never be added (see MISSING_MEMBER).
    */
@@ -106,7 +106,7 @@ export class GroupWrite {
        SELECT ?, CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.id = v.column1 AND u.idp_id = ?) THEN v.column1 END, v.column2
        FROM (VALUES ${members.map(() => "(?, ?)").join(",")}) v WHERE ${this.#scopeSql()}
        ON CONFLICT (group_id, user_id) DO UPDATE SET display = excluded.display
-       WHERE excluded.display IS NOT NULL AND excluded.display IS NOT group_members.display`,
+       WHERE group_members.display IS NULL AND excluded.display IS NOT NULL`,
       [this.#scope.groupId, this.ctx.idp.id, ...members.flatMap((m) => [m.value, m.display ?? null]), ...this.#scopeParams()],
     );
   }

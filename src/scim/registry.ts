@@ -179,7 +179,8 @@ const groupAttributes: AttributeDef[] = [
     subAttributes: [
       str("value", "Identifier of the member of this Group.", { caseExact: true, mutability: "immutable" }),
       attr("$ref", "reference", "The URI of the member.", { mutability: "immutable", referenceTypes: ["User", "Group"] }),
-      str("display", "A human-readable name of the member.", { mutability: "readOnly" }),
+      // RFC 7643 §2.4: set by the client and kept as sent (the user's name is shown only when none was sent).
+      str("display", "A human-readable name of the member.", { mutability: "immutable" }),
       str("type", "The type of member.", { mutability: "immutable", canonicalValues: ["User", "Group"] }),
     ],
   }),

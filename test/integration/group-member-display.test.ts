@@ -38,7 +38,7 @@ describe("member display is the client's", () => {
     expect(Object.fromEntries(stored.results.map((r) => [r.user_id, r.display]))).toEqual({ [ada]: "Ada (Finance)", [bob]: null });
   });
 
-  it("PATCH add stores the display; a later add of the same member with a new display replaces it", async () => {
+  it("PATCH add stores the display; once stored it is kept (immutable), a member without one takes the first sent", async () => {
     const g = ((await (await scim(conn, "POST", "/Groups", { schemas: [GROUP], displayName: "g" })).json()) as { id: string }).id;
     const add = (display?: string) =>
       scim(conn, "PATCH", `/Groups/${g}`, { schemas: [PATCH_OP], Operations: [{ op: "add", path: "members", value: [{ value: ada, ...(display ? { display } : {}) }] }] });
@@ -47,10 +47,10 @@ describe("member display is the client's", () => {
     expect((await add()).status).toBe(204); // no display sent: the stored one stays
     expect(await members(g)).toEqual([{ value: ada, display: "Ada L." }]);
     expect((await add("Countess")).status).toBe(204);
-    expect(await members(g)).toEqual([{ value: ada, display: "Countess" }]);
+    expect(await members(g)).toEqual([{ value: ada, display: "Ada L." }]);
   });
 
-  it("PUT stores displays of kept and new members", async () => {
+  it("PUT stores displays of new members and of kept members that had none", async () => {
     const g = ((await (await scim(conn, "POST", "/Groups", { schemas: [GROUP], displayName: "g", members: [{ value: ada }] })).json()) as { id: string }).id;
     const res = await scim(conn, "PUT", `/Groups/${g}`, { schemas: [GROUP], displayName: "g", members: [{ value: ada, display: "A" }, { value: bob, display: "B" }] });
     expect(res.status).toBe(200);
