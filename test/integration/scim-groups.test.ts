@@ -86,6 +86,23 @@ describe("SCIM /Groups", () => {
     expect(await dumpDirectory()).toEqual(before);
   });
 
+  it.each([
+    ["PATCH add", (g: string, other: string) => patch(g, [{ op: "add", path: "members", value: [{ value: users[1] }, { value: other }] }])],
+    ["PUT", (g: string, other: string) => scim(conn, "PUT", `/Groups/${g}`, { schemas: [GROUP], displayName: "tenant", members: [{ value: users[1] }, { value: other }] })],
+    ["POST", (_g: string, other: string) => scim(conn, "POST", "/Groups", { schemas: [GROUP], displayName: "tenant 2", members: [{ value: other }] })],
+  ])("%s with another connection's user is 400 invalidValue and writes nothing", async (_name, send) => {
+    const otherConn = await createConnection();
+    const other = ((await (await scim(otherConn, "POST", "/Users", { schemas: [USER], userName: "elsewhere@example.com" })).json()) as { id: string }).id;
+    const g = await createGroup("tenant", [users[0]!]);
+    const before = await dumpDirectory();
+    const outbox = await env.DB.prepare("SELECT count(*) AS n FROM identity_outbox").first<number>("n");
+    const res = await send(g.id, other);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ scimType: "invalidValue", detail: expect.stringContaining(other) });
+    expect(await dumpDirectory()).toEqual(before);
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM identity_outbox").first<number>("n")).toBe(outbox);
+  });
+
   it("renames (Okta's path-less replace with id) and enforces displayName uniqueness", async () => {
     const g = await createGroup("Old name");
     await createGroup("Taken");
