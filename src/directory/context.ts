@@ -7,6 +7,11 @@ export type IdentityProviderRow = typeof identityProviders.$inferSelect;
 export interface DirectoryContext {
   env: Env;
   db: D1Database;
+  /**
+   * The connection this request authenticated for, read from D1 by THIS request (never cached), so
+   * admin changes apply to the next request. `id` is always readable; the other fields throw until
+   * the SCIM secret was verified (see directory/scim-gate.ts).
+   */
   idp: IdentityProviderRow;
   /** This connection's SCIM base URL (`…/populations/<idp>/scim/v2`), for `meta.location` and `$ref`. */
   scimBase: string;
