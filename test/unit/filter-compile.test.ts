@@ -277,7 +277,14 @@ describe("compileSort (RFC 7644 §3.4.2.3)", () => {
       ['$."value"', '$."phoneNumbers"'],
     ],
   ])("sortBy=%s sortOrder=%s (%s)", (sortBy, sortOrder, rt, orderBy, params) => {
-    expect(compileSort(sortBy, sortOrder, rt)).toEqual({ ok: true, value: { orderBy, params } });
+    const r = compileSort(sortBy, sortOrder, rt);
+    if (!r.ok) throw new Error(r.error.message);
+    const { orderBy: gotOrderBy, params: gotParams, key, descending, nullable } = r.value;
+    expect({ orderBy: gotOrderBy, params: gotParams }).toEqual({ orderBy, params });
+    // The keyset (cursor) view of the same order: its key is the ORDER BY's first term.
+    expect(orderBy.startsWith(`${key.sql} `)).toBe(true);
+    expect(descending).toBe(sortOrder?.toLowerCase() === "descending");
+    expect(nullable).toBe(sortBy !== undefined && sortBy !== "");
   });
 
   it.each<[string | undefined, string | undefined, string]>([
