@@ -1,5 +1,5 @@
-// Sessions benchmark: the price of instant revocation, kept visible (DESIGN.md "The per-user
-// Durable Object").
+// Sessions benchmark: the price of instant revocation, kept visible (docs/architecture.md, "The per-user
+// session authority").
 //
 //   1. session check RPC (`/__dev/bench/do-check`) vs a no-op RPC on the same user's
 //      UserSessions object (`/__dev/bench/do-noop`), interleaved: target ≤ 1.5×;

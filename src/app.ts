@@ -1,14 +1,13 @@
 import { Hono } from "hono";
-import { ApiError, apiErrors } from "./admin/api-error";
+import { ApiError, apiErrors } from "./http/api-error";
 import { adminRoutes } from "./admin/routes";
-import type { AppEnv } from "./app-env";
+import type { AppEnv } from "./http/app-env";
 import { readConfig } from "./config";
 import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
 import { scimRoutes } from "./directory/routes";
 import { devRoutes } from "./dev/routes";
 import { ScimError } from "./scim/errors";
 
-export type { AppEnv };
 
 /**
  * The one Hono app: every surface is mounted here; errors are rendered in one place.

@@ -27,3 +27,8 @@ export function readConfig(env: Env): Config {
 export function baseUrlFor(config: Config, requestUrl: string): string {
   return config.publicBaseUrl ?? new URL(requestUrl).origin;
 }
+
+/** `scim_base_url` of a connection: what an admin pastes into Entra's "Tenant URL" or Okta's "SCIM connector base URL". */
+export function scimBaseUrl(baseUrl: string, idpId: string): string {
+  return `${baseUrl}/populations/${idpId}/scim/v2`;
+}

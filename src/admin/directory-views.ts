@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { apiErrors } from "./api-error";
+import { apiErrors } from "../http/api-error";
 
 const pageSchema = z.object({
   page: z.coerce.number().int().min(1).default(1),

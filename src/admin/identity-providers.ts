@@ -1,20 +1,19 @@
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { identityProviders } from "../../schema";
-import { database, nowIso, type Database } from "../db";
+import { scimBaseUrl } from "../config";
+import { database, nowIso, type Database, type IdentityProviderRow as IdpRow } from "../db";
 import { randomSecret, sha256Hex } from "../lib/crypto";
-import { apiErrors } from "./api-error";
+import { apiErrors } from "../http/api-error";
 import { auditInsert, auditStatement } from "../logs/audit";
 import { drainOutbox } from "../sessions/outbox";
-
-type IdpRow = typeof identityProviders.$inferSelect;
 
 const idpTypes = ["azureAD", "okta", "oidc"] as const;
 const updateBehaviors = ["automatic", "reauth", "no_action"] as const;
 
 /**
  * Non-secret IdP settings (Cloudflare's `config` object). OIDC client secrets need encryption at
- * rest (DESIGN.md: AES-GCM with a Worker-secret key), which arrives with Access login; until then
+ * rest (AES-GCM with a Worker-secret key, docs/architecture.md), which arrives with Access login; until then
  * they are refused rather than stored in clear.
  */
 const configSchema = z
@@ -74,11 +73,6 @@ export function renderIdentityProvider(row: IdpRow, baseUrl: string, secret?: st
     created_at: row.createdAt,
     updated_at: row.updatedAt,
   };
-}
-
-/** `scim_base_url` of a connection: what an admin pastes into Entra's "Tenant URL" or Okta's "SCIM connector base URL". */
-export function scimBaseUrl(baseUrl: string, idpId: string): string {
-  return `${baseUrl}/populations/${idpId}/scim/v2`;
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {

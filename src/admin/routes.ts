@@ -1,12 +1,12 @@
 import { Hono } from "hono";
-import type { AppEnv } from "../app-env";
+import type { AppEnv } from "../http/app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { baseUrlFor } from "../config";
 import { database } from "../db";
 import { queryAuditLog } from "../logs/audit";
 import { parseLogQuery, queryProvisioningLog } from "../logs/provisioning-log";
 import { z } from "zod";
-import { apiErrors, envelope } from "./api-error";
+import { apiErrors, envelope } from "../http/api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";

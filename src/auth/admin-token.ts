@@ -1,6 +1,6 @@
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
-import { apiErrors } from "../admin/api-error";
+import type { AppEnv } from "../http/app-env";
+import { apiErrors } from "../http/api-error";
 import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
 
 /**

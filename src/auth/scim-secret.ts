@@ -1,4 +1,4 @@
-import type { IdentityProviderRow } from "../directory/context";
+import type { IdentityProviderRow } from "../db";
 import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
 
 /**

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { apiErrors, envelope } from "../admin/api-error";
-import type { AppEnv } from "../app-env";
+import { apiErrors, envelope } from "../http/api-error";
+import type { AppEnv } from "../http/app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { sessionsFor } from "../sessions/client";
 import { openSession } from "../sessions/service";

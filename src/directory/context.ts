@@ -1,7 +1,5 @@
-import type { identityProviders } from "../../schema";
 import type { Config } from "../config";
-
-export type IdentityProviderRow = typeof identityProviders.$inferSelect;
+import type { IdentityProviderRow } from "../db";
 
 /** Everything a directory use case needs: storage, the authenticated connection and where it is served. */
 export interface DirectoryContext {

@@ -1,35 +1,15 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../app-env";
-import { scimBaseUrl } from "../admin/identity-providers";
 import { bearerToken } from "../auth/admin-token";
 import { presentedHash, type ScimAuthOutcome } from "../auth/scim-secret";
-import { baseUrlFor } from "../config";
+import { baseUrlFor, scimBaseUrl } from "../config";
 import { ScimError, scimErrors } from "../scim/errors";
 import { parseFilter } from "../scim/filter/parse";
-import type { DirectoryContext, ScimObject } from "./context";
+import { parseListParams } from "../scim/list-params";
+import { wantsAttribute } from "../scim/projection";
 import { ScimAuthGate } from "./scim-gate";
 import { SCIM_CONTENT_TYPE } from "./scim-http";
-
-/** Hono types of the SCIM sub-app. */
-export type ScimEnv = {
-  Bindings: AppEnv["Bindings"];
-  Variables: AppEnv["Variables"] & {
-    directory: DirectoryContext;
-    /** The parsed request body, for the provisioning log. */
-    scimRequestBody: unknown;
-    /** The resource the request created, read or changed, for the provisioning log. */
-    scimResource: ScimObject | undefined;
-    /** Resource facts known before the handler fails (e.g. a DELETE's userName). */
-    scimLogHint: { cfResourceId?: string; idpResourceId?: string | null; email?: string | null; groupName?: string };
-    /** The connection named in the path, once it is known to exist (failed authentications are logged to it too). */
-    scimIdpId: string | undefined;
-    /** Set when authentication failed: the log row then carries no request data (it came from an unauthenticated client). */
-    scimAuthFailed: boolean | undefined;
-    /** Set when the request must not be logged (a failed authentication over the limit). */
-    scimLogSkip: boolean | undefined;
-  };
-};
+import type { ScimEnv } from "./scim-env";
 
 /** Seconds a client is told to wait after too many failed authentications (the limiter's `period`). */
 export const AUTH_FAILURE_RETRY_AFTER_S = 60;

@@ -1,6 +1,6 @@
 import { checkSecret, connectionStatement, type ScimAuthOutcome } from "../auth/scim-secret";
 import { scimErrors } from "../scim/errors";
-import type { IdentityProviderRow } from "./context";
+import type { IdentityProviderRow } from "../db";
 
 /**
  * Authentication that rides along with the request's first read.

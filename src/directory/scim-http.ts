@@ -1,9 +1,8 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../app-env";
 import { scimErrors } from "../scim/errors";
 import { findDuplicateMember } from "../scim/json-duplicates";
 import { etagOf } from "./etag";
-import type { ScimEnv } from "./scim-auth";
+import type { ScimEnv } from "./scim-env";
 
 export const SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8";
 
@@ -70,4 +69,3 @@ export function versionOf(resource: Record<string, unknown>): number | undefined
   return m ? Number(m[1]) : undefined;
 }
 
-export type { AppEnv };

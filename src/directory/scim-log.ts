@@ -4,7 +4,7 @@ import { redactedBodyText } from "../logs/redact";
 import { writeProvisioningLog } from "../logs/provisioning-log";
 import { ScimError } from "../scim/errors";
 import type { ScimObject } from "./context";
-import type { ScimEnv } from "./scim-auth";
+import type { ScimEnv } from "./scim-env";
 
 function resourceTypeOf(path: string): "USER" | "GROUP" | "OTHER" {
   if (/\/scim\/v2\/Users(\/|$|\?)/i.test(path)) return "USER";

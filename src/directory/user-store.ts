@@ -96,7 +96,7 @@ export function replaceEmailStatements(ctx: DirectoryContext, userId: string, em
 }
 
 /**
- * The optimistic-concurrency UPDATE (DESIGN.md: `WHERE version = ?`). It must come LAST in its
+ * The optimistic-concurrency UPDATE (`WHERE version = ?`, docs/architecture.md). It must come LAST in its
  * batch: the statements before it are guarded by the same version, so either all apply or none.
  */
 export function updateUserStatement(ctx: DirectoryContext, id: string, cols: UserColumns, resource: string, now: string, expectedVersion: number): D1PreparedStatement {

@@ -1,7 +1,7 @@
 import { and, desc, asc, eq, gte, inArray, lte, lt, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { provisioningLog } from "../../schema";
-import { apiErrors } from "../admin/api-error";
+import { apiErrors } from "../http/api-error";
 import type { Database } from "../db";
 
 export type ProvisioningLogRow = typeof provisioningLog.$inferInsert;

@@ -1,4 +1,4 @@
-import { ApiError, apiErrors } from "../admin/api-error";
+import { ApiError, apiErrors } from "../http/api-error";
 import { chunks } from "../lib/chunks";
 import { nowIso } from "../db";
 import { auditStatement } from "../logs/audit";

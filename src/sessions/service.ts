@@ -1,4 +1,4 @@
-import { apiErrors } from "../admin/api-error";
+import { apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
 import { sessionsFor } from "./client";
 import { sessionEffects } from "./effects";

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { migrate, readGate, SESSION_COLUMNS, writeGate, type SessionRow } from "./schema";
+import { migrate, readGate, SESSION_COLUMNS, writeGate, type SessionRow } from "./object-storage";
 import type {
   CheckResult,
   CreateSessionInput,
@@ -23,7 +23,7 @@ export const PRUNE_GRACE_MS = 24 * 60 * 60 * 1000;
 export const MAX_TTL_SECONDS = 31 * 24 * 60 * 60;
 
 /**
- * The per-user session authority (DESIGN.md "The per-user Durable Object"): one instance per user,
+ * The per-user session authority (docs/architecture.md, "The per-user session authority"): one instance per user,
  * addressed with `env.USER_SESSIONS.getByName(userId)`. Being single-threaded is the point: once a
  * revocation has returned, no `check` anywhere can still pass the revoked session.
  * Call it through `./client.ts`, not directly.

@@ -2,7 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { checkSession, revokeAllSessions, sessionsFor } from "../../src/sessions/client";
-import { SCHEMA_VERSION } from "../../src/sessions/schema";
+import { SCHEMA_VERSION } from "../../src/sessions/object-storage";
 import type { CheckResult, CreateSessionInput, GroupRef, IdentityInput } from "../../src/sessions/types";
 import { LAST_SEEN_RESOLUTION_MS, PRUNE_GRACE_MS, type UserSessions } from "../../src/sessions/user-sessions";
 

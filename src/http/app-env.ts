@@ -1,4 +1,4 @@
-import type { Config } from "./config";
+import type { Config } from "../config";
 
 /** Hono context types shared by every route module. */
 export type AppEnv = {

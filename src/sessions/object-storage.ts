@@ -1,4 +1,4 @@
-// SQLite layout of one UserSessions Durable Object, and its migrations. Each object migrates
+// The Durable Object's OWN SQLite (not D1): the layout of one UserSessions object and its migrations. Each object migrates
 // itself on construction, so objects created by older code catch up the first time they wake.
 import type { GateState, GroupRef } from "./types";
 

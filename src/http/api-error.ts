@@ -1,4 +1,4 @@
-/** An admin API error, rendered in Cloudflare's v4 envelope (`success: false`, `errors: [{code, message}]`). */
+/** An API error of every non-SCIM surface (admin API, dev routes, later Access), rendered in Cloudflare's v4 envelope (`success: false`, `errors: [{code, message}]`). */
 export class ApiError extends Error {
   readonly status: number;
   readonly code: number;
