@@ -110,3 +110,12 @@ export function updateGroupStatement(
     .prepare(`UPDATE groups SET ${set}version = version + 1, updated_at = ? WHERE id = ? AND idp_id = ?${version !== undefined ? " AND version = ?" : ""} RETURNING version`)
     .bind(...setParams, now, id, ctx.idp.id, ...(version !== undefined ? [version] : []));
 }
+
+/**
+ * The `UPDATE groups` closing a members-only write that read nothing first: bumps the version and
+ * returns the whole row after it (the 204's ETag, the provisioning log's fields, or the rendered
+ * resource), or no row when the group does not exist in this connection.
+ */
+export function touchGroupStatement(ctx: DirectoryContext, id: string, now: string): D1PreparedStatement {
+  return ctx.db.prepare("UPDATE groups SET version = version + 1, updated_at = ? WHERE id = ? AND idp_id = ? RETURNING *").bind(now, id, ctx.idp.id);
+}

@@ -1,14 +1,14 @@
 import { nowIso } from "../db";
 import { retryWithJitter, WRITE_RETRY } from "../lib/retry";
 import { scimErrors, unwrap } from "../scim/errors";
-import { applyPatch, type MemberOp } from "../scim/patch";
+import { applyPatch, memberOnlyOps, type MemberOp } from "../scim/patch";
 import { normalizeResource } from "../scim/resource";
 import type { DirectoryContext, ScimObject } from "./context";
 import { runBatch } from "./d1-errors";
 import { assertIfMatch } from "./etag";
 import { renderGroup, storedGroupResource, type GroupRow } from "./group-record";
 import { afterGroupWrite, finishGroupWrite, startGroupWrite } from "./group-lifecycle";
-import { deleteGroupStatement, findGroup, findGroupWithMembers, insertGroupStatement, membersOfGroups, missingUsers, updateGroupStatement } from "./group-store";
+import { deleteGroupStatement, findGroup, findGroupWithMembers, insertGroupStatement, membersOfGroups, missingUsers, touchGroupStatement, updateGroupStatement } from "./group-store";
 import { MISSING_MEMBER, type GroupWrite } from "./group-writes";
 
 function groupFields(resource: ScimObject) {
@@ -100,13 +100,37 @@ export async function replaceGroup(ctx: DirectoryContext, id: string, body: unkn
   });
 }
 
-/** PATCH /Groups/:id: attribute changes and member set operations; one member is O(1) whatever the group's size. */
+/**
+ * PATCH /Groups/:id: attribute changes and member set operations; one member is O(1) whatever the
+ * group's size. A members-only PATCH without `If-Match` (what Entra ID and Okta send for each member
+ * change) reads nothing first: see `patchMembers`.
+ */
 export async function patchGroup(ctx: DirectoryContext, id: string, body: unknown, ifMatch: string | undefined): Promise<GroupRow> {
+  const memberOps = ifMatch === undefined ? memberOnlyOps(body) : undefined;
+  if (memberOps) return patchMembers(ctx, id, memberOps);
   return updateGroup(ctx, id, ifMatch, (current) => {
     const patched = unwrap(applyPatch("Group", current, body));
     const next = patched.changed ? unwrap(normalizeResource("Group", patched.resource, current)).resource : current;
     return { next, memberOps: patched.memberOps, attributesChanged: patched.changed };
   });
+}
+
+/**
+ * A members-only PATCH in ONE round trip (after authentication): member operations are set
+ * operations that need neither the group's attributes nor its version, and every statement of the
+ * write is scoped to the group existing in this connection, so a missing (or another connection's)
+ * group writes nothing and its closing `UPDATE … RETURNING *` returns no row (404). An added id that
+ * is not a user of this connection aborts the batch as on the read path (400 `invalidValue`).
+ */
+async function patchMembers(ctx: DirectoryContext, id: string, memberOps: MemberOp[]): Promise<GroupRow> {
+  const now = nowIso();
+  const write = startGroupWrite(ctx, { groupId: id }, now);
+  applyMemberOps(write, memberOps);
+  const results = await runGroupBatch(ctx, finishGroupWrite(ctx, write, touchGroupStatement(ctx, id, now)), addedIds(memberOps));
+  const row = results[write.groupUpdateAt]?.results[0] as GroupRow | undefined;
+  if (!row) throw scimErrors.notFound(`Group ${id} not found`);
+  await afterGroupWrite(ctx, write, results);
+  return row;
 }
 
 /**

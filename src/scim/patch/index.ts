@@ -3,4 +3,5 @@
 export { applyPatch } from "./apply";
 export { MAX_OPERATIONS } from "./dialects";
 export { MAX_MEMBER_IDS } from "./members";
+export { memberOnlyOps } from "./member-only";
 export type { MemberOp, MemberValue, PatchResult, ScimObject } from "./types";
