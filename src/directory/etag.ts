@@ -26,10 +26,3 @@ export function assertIfMatch(header: string | undefined, version: number): void
 export function notModified(header: string | undefined, version: number): boolean {
   return header !== undefined && matches(header, version);
 }
-
-/** `If-None-Match` on a write: a match means the precondition failed (RFC 7232 §3.2). */
-export function assertIfNoneMatch(header: string | undefined, version: number): void {
-  if (header !== undefined && matches(header, version)) {
-    throw scimErrors.preconditionFailed(`If-None-Match ${header} matches the current version`);
-  }
-}

@@ -59,12 +59,6 @@ export async function enqueue(env: Env, message: IdentityChangeMessage): Promise
   }
 }
 
-/** Users' current groups (the snapshot a group change delivers), read with the directory's own query. */
-export async function currentGroups(db: D1Database, userIds: string[]): Promise<Map<string, GroupRef[]>> {
-  const byUser = await groupsOfUsers(db, userIds);
-  return new Map(userIds.map((id) => [id, (byUser.get(id) ?? []).map((g) => ({ id: g.id, name: g.display_name }))]));
-}
-
 /**
  * The users among `userIds` who have ever opened a session, with their current groups version and
  * groups, read in ONE batch (one transaction): the version delivered always matches the groups.

@@ -85,9 +85,6 @@ export type CheckResult =
   /** The session authority could not answer (object error, overload, network): deny, fail closed. */
   | { status: "unavailable" };
 
-/** The status values of `CheckResult`, for exhaustive switches and metrics labels. */
-export type CheckStatus = CheckResult["status"];
-
 /** How many live sessions a revocation ended (already revoked or expired ones are not counted). */
 export interface RevokeResult {
   revoked: number;

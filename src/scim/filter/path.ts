@@ -44,8 +44,3 @@ export function splitAttrPath(path: string): AttrPath | undefined {
   if (subAttr !== undefined && !isAttrName(subAttr)) return undefined;
   return { ...(schema !== undefined ? { schema } : {}), attr, ...(subAttr !== undefined ? { subAttr } : {}) };
 }
-
-/** Joins a split path back to text (`schema:attr.sub`). */
-export function joinAttrPath(p: AttrPath): string {
-  return `${p.schema !== undefined ? p.schema + ":" : ""}${p.attr}${p.subAttr !== undefined ? "." + p.subAttr : ""}`;
-}
