@@ -80,7 +80,9 @@ const D1_MAX_PARAMS = 100;
  * Runs a SCIM list query (RFC 7644 §3.4.2) over `users u` or `groups g`: the filter and sort are
  * compiled to parameterised SQL over indexed columns; paging is `LIMIT/OFFSET` with a total
  * order (`…, id`), so pages are stable. One round trip: the page, the related rows `companion`
- * loads for it (users' groups, groups' members) and `totalResults` go in one batch. An
+ * loads for it (groups' members) and `totalResults` go in one batch. `column` is a further
+ * (correlated) column of the page rows, e.g. a user's groups: unlike a companion, which names the page
+ * by re-running its query, it costs no second evaluation of the filter. An
  * unfiltered total is read from `directory_counts` (kept by triggers), not counted; a filtered
  * first page that is not full is its own total.
  */
@@ -89,6 +91,7 @@ export async function listRows<Row>(
   resourceType: ResourceType,
   params: ListParams,
   companion?: (page: PageIds) => D1PreparedStatement,
+  column?: string,
 ): Promise<{ rows: Row[]; totalResults: number; related?: unknown[]; cursors?: PageCursors }> {
   const filter = parsedFilter(params);
   const q = unwrap(compileQuery(ctx, resourceType, filter, params));
@@ -98,10 +101,11 @@ export async function listRows<Row>(
     : ctx.db
         .prepare(`SELECT coalesce((SELECT ${counter} FROM directory_counts WHERE idp_id = ?), (SELECT count(*) FROM ${counter} WHERE idp_id = ?)) AS n`)
         .bind(ctx.idp.id, ctx.idp.id);
-  if (params.cursor !== undefined) return cursorRows<Row>(ctx, resourceType, params, q, filter !== undefined, total, companion);
+  const columns = column === undefined ? `${q.alias}.*` : `${q.alias}.*, ${column}`;
+  if (params.cursor !== undefined) return cursorRows<Row>(ctx, resourceType, params, q, filter !== undefined, total, columns, companion);
   if (params.count === 0) return { rows: [], totalResults: (await total.first<number>("n")) ?? 0 };
   const offset = params.startIndex - 1;
-  const page = pageSql(q, `${q.alias}.*`, params.count, offset);
+  const page = pageSql(q, columns, params.count, offset);
   const statements = [ctx.db.prepare(page.sql).bind(...page.params)];
   const withCompanion = companion !== undefined && page.params.length <= D1_MAX_PARAMS;
   if (withCompanion) statements.push(companion(pageSql(q, `${q.alias}.id`, params.count, offset)));
@@ -167,6 +171,7 @@ async function cursorRows<Row>(
   q: ListQuery,
   filtered: boolean,
   total: D1PreparedStatement,
+  columns: string,
   companion?: (page: PageIds) => D1PreparedStatement,
 ): Promise<{ rows: Row[]; totalResults: number; related?: unknown[]; cursors: PageCursors }> {
   const binding: CursorBinding = { resourceType, idpId: ctx.idp.id, filter: params.filter, sortBy: params.sortBy, sortOrder: params.sortOrder };
@@ -175,7 +180,7 @@ async function cursorRows<Row>(
   const position = params.cursor ? unwrap(await decodeCursor(key, params.cursor, binding, now)) : undefined;
   if (params.count === 0) return { rows: [], totalResults: (await total.first<number>("n")) ?? 0, cursors: {} };
 
-  const page = keysetSql(q, { sql: `${q.alias}.*, ${q.sort.key.sql} AS ${CURSOR_KEY_COLUMN}`, params: q.sort.key.params }, params.count + 1, position);
+  const page = keysetSql(q, { sql: `${columns}, ${q.sort.key.sql} AS ${CURSOR_KEY_COLUMN}`, params: q.sort.key.params }, params.count + 1, position);
   const statements = [ctx.db.prepare(page.sql).bind(...page.params)];
   const withCompanion = companion !== undefined && page.params.length <= D1_MAX_PARAMS;
   // The page is the first n of those n + 1 rows in the same order, so LIMIT n selects exactly its ids

@@ -16,7 +16,7 @@ import type { ScimEnv } from "./scim-env";
 import { readScimJson, scimJson, versionOf } from "./scim-http";
 import { createUser, deleteUser, getUser, patchUser, replaceUser } from "./users";
 import { renderUser, type UserRow } from "./user-record";
-import { groupsByUser, groupsOfUsers, groupsOfUsersStatement } from "./user-store";
+import { groupsColumnSql, groupsFromColumn, groupsOfUsers } from "./user-store";
 
 /** The SCIM 2.0 service provider of one IdP connection, mounted at `/populations/:idpId/scim/v2`. */
 export const scimRoutes = new Hono<ScimEnv>();
@@ -70,9 +70,9 @@ function page<T>(params: ListParams, resources: T[], totalResults: number, curso
 async function listUsers(c: Context<ScimEnv>, params: ListParams) {
   const ctx = c.var.directory;
   const withGroups = wantsAttribute(params, "groups", "User");
-  const { rows, totalResults, related, cursors } = await listRows<UserRow>(ctx, "User", params, withGroups ? (ids) => groupsOfUsersStatement(ctx.db, ids) : undefined);
-  const ids = rows.map((r) => r.id);
-  const groups = withGroups ? (related ? groupsByUser(ids, related) : await groupsOfUsers(ctx.db, ids)) : undefined;
+  // Each user's groups come as a column of the page rows: the filter runs once (see groupsColumnSql).
+  const { rows, totalResults, cursors } = await listRows<UserRow>(ctx, "User", params, undefined, withGroups ? groupsColumnSql("u") : undefined);
+  const groups = withGroups ? groupsFromColumn(rows as unknown as Record<string, unknown>[]) : undefined;
   const resources = rows.map((r) => project(renderUser(r, ctx.scimBase, groups?.get(r.id)), "User", params));
   return scimJson(c, page(params, resources, totalResults, cursors));
 }

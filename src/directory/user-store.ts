@@ -36,6 +36,31 @@ export function groupsOfUsersStatement(db: D1Database, users: PageIds): D1Prepar
     .bind(...users.params);
 }
 
+/** The page column `groupsColumnSql` adds: the user's groups as JSON `[[id, display_name], …]`. */
+export const GROUPS_COLUMN = "scim_groups";
+
+/**
+ * A correlated column for a page query over `users <alias>`: the user's groups in the order
+ * `groupsOfUsersStatement` gives them. SQLite evaluates it only for the rows the page returns when the
+ * ORDER BY follows an index (the default and cursor orders), so the page's filter runs once, where a
+ * separate statement over the page would have to run the filter again to name the page's users.
+ */
+export function groupsColumnSql(alias: "u"): string {
+  return `(SELECT json_group_array(json_array(ug.id, ug.display_name)) FROM (SELECT g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id
+     WHERE gm.user_id = ${alias}.id ORDER BY g.display_name_lower, g.id) ug) AS ${GROUPS_COLUMN}`;
+}
+
+/** Groups per user read from the `groupsColumnSql` column of page rows (and removed from them). */
+export function groupsFromColumn(rows: Record<string, unknown>[]): Map<string, UserGroupRef[]> {
+  const out = new Map<string, UserGroupRef[]>();
+  for (const r of rows) {
+    const pairs = JSON.parse((r[GROUPS_COLUMN] as string | null) ?? "[]") as [string, string][];
+    delete r[GROUPS_COLUMN];
+    out.set(r.id as string, pairs.map(([id, display_name]) => ({ id, display_name })));
+  }
+  return out;
+}
+
 /** An explicit id list in the shape of a page subquery. */
 export function idList(ids: string[]): PageIds {
   return { sql: ids.map(() => "?").join(","), params: ids };
