@@ -21,19 +21,41 @@ const LIST = /\/scim\/v2\/(Users|Groups)\/?$/i;
 const INDEXED_EQ = new Set(["username", "externalid", "id", "displayname"]);
 
 /**
- * Requests whose auth check may ride with their first read: GETs that are point lookups (by id, or
- * a list filtered by one `eq` on an indexed attribute, which is what Entra ID and Okta send before
- * every write). Anything else, including expensive list filters (`co`, `ew`, unfiltered pages),
- * is authenticated first, so an unauthenticated client can never make D1 do more than a point read.
+ * Requests whose auth check may ride with their first read: GETs whose D1 work is bounded whatever an
+ * unauthenticated client puts in the URL, because that work is done before the secret is compared (and
+ * before the failure limiter is consulted, so the limiter does not bound it either):
+ * - by-id GETs (a point lookup, its groups or members);
+ * - list pages (GET /Users, /Groups) that are one index range of at most `maxResults` (+1) rows: the
+ *   first page (`startIndex` absent or 1) or a cursor page (RFC 9865: a keyset seek at any depth), in
+ *   the default order (`created_at, id`: the (idp_id, created_at, id) index), unfiltered (the total is
+ *   one `directory_counts` row) or filtered by one `eq` on an indexed attribute (the IdPs' "does it exist
+ *   yet?" query, as before: its members are those of the group(s) it names, as for a by-id GET); an unfiltered
+ *   Groups page only without members (one group can hold 50,000 members, a page maxResults such groups).
+ * Authenticated first, in a round trip of their own: deeper `startIndex` pages (an OFFSET walk grows with
+ * the depth), `sortBy` (a sort of the whole connection), other filters, and in particular
+ * - `sw`: the caller picks the prefix, and `sw ""` or `sw "u"` ranges over the whole connection (page and count);
+ * - `co`/`ew`: below 3 characters there is no trigram, so every user is probed; from 3 characters the FTS5
+ *   trigram lookup is index-driven but reads the whole posting list of each of the needle's trigrams, across
+ *   every connection (the index spans them): `co "com"` costs O(all email addresses stored), not O(matches).
+ * Anything unparsable or invalid is also authenticated first (its 400 then reaches only the secret's holder).
  */
 export function authRidesWithFirstRead(method: string, url: URL): boolean {
   if (method !== "GET" && method !== "HEAD") return false;
   if (BY_ID.test(url.pathname)) return true;
-  if (!LIST.test(url.pathname)) return false;
-  const filter = url.searchParams.get("filter");
-  if (filter === null) return false;
-  const parsed = parseFilter(filter);
-  return parsed.ok && parsed.value.kind === "compare" && parsed.value.op === "eq" && typeof parsed.value.value === "string" && INDEXED_EQ.has(parsed.value.path.toLowerCase());
+  const list = LIST.exec(url.pathname);
+  if (!list) return false;
+  // maxResults only clamps `count`; any value gives the same start, order and filter to judge.
+  const parsed = parseListParams(url.searchParams, { maxResults: 1 });
+  if (!parsed.ok) return false;
+  const params = parsed.value;
+  if (params.cursor === undefined && params.startIndex !== 1) return false;
+  if (params.sortBy !== undefined) return false;
+  if (params.filter !== undefined && params.filter.trim() !== "") {
+    const filter = parseFilter(params.filter);
+    return filter.ok && filter.value.kind === "compare" && filter.value.op === "eq" && typeof filter.value.value === "string" && INDEXED_EQ.has(filter.value.path.toLowerCase());
+  }
+  // Unfiltered: a page of up to maxResults groups with their members could be maxResults × 50,000 rows.
+  return list[1]!.toLowerCase() !== "groups" || !wantsAttribute(params, "members", "Group");
 }
 
 /**
@@ -41,7 +63,7 @@ export function authRidesWithFirstRead(method: string, url: URL): boolean {
  * time against the hash D1 holds for THIS connection at this moment (never a cached copy), so one
  * connection's secret can never act on another and a rotated secret stops working at once.
  *
- * Point-lookup GETs (`authRidesWithFirstRead`): the check travels with the handler's first read
+ * GETs of bounded cost (`authRidesWithFirstRead`: by id, first or cursor pages): the check travels with the handler's first read
  * (see scim-gate.ts); the handler may run before the check completes, but it can see no D1 result,
  * write nothing and call no Durable Object until it passed, and whatever it answered is replaced by
  * the 401 if it failed. Every other request is checked before the handler runs (a body is never
