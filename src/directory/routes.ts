@@ -147,7 +147,8 @@ scimRoutes.put("/Groups/:id", async (c) => {
 /**
  * RFC 7644 §3.5.2: a PATCH answers 200 with the resource (subject to `attributes`) or 204. Without
  * `attributes`/`excludedAttributes` it is 204 No Content, as in Entra ID's documented exchange: a
- * large group's member list is never sent (or read) unasked.
+ * large group's member list is never sent (or read) unasked. For a members-only PATCH without
+ * `If-Match`, `row` is what the write's own `UPDATE … RETURNING *` returned (no read before it).
  */
 scimRoutes.patch("/Groups/:id", async (c) => {
   const params = queryParams(c);
