@@ -17,8 +17,15 @@ export const AUTH_FAILURE_RETRY_AFTER_S = 60;
 /** `…/scim/v2/Users/<id>` or `…/scim/v2/Groups/<id>` (not `.search`). */
 const BY_ID = /\/scim\/v2\/(Users|Groups)\/(?!\.search\/?$)[^/]+\/?$/i;
 const LIST = /\/scim\/v2\/(Users|Groups)\/?$/i;
-/** Attributes an `eq` filter on which is one indexed lookup (the IdPs' "does it exist yet?" query). */
-const INDEXED_EQ = new Set(["username", "externalid", "id", "displayname"]);
+/**
+ * Attributes an `eq` filter on which is one indexed lookup (the IdPs' "does it exist yet?" query), per
+ * resource type. Not a User's `displayName`: case-insensitive, it compiles to `lower(u.display_name) = ?`,
+ * which no index serves (users_idp_display_name holds the text as sent), so it scans the connection.
+ */
+const INDEXED_EQ: Record<string, Set<string>> = {
+  users: new Set(["username", "externalid", "id"]),
+  groups: new Set(["displayname", "externalid", "id"]),
+};
 
 /**
  * Requests whose auth check may ride with their first read: GETs whose D1 work is bounded whatever an
@@ -44,6 +51,7 @@ export function authRidesWithFirstRead(method: string, url: URL): boolean {
   if (BY_ID.test(url.pathname)) return true;
   const list = LIST.exec(url.pathname);
   if (!list) return false;
+  const resourceType = list[1]!.toLowerCase();
   // maxResults only clamps `count`; any value gives the same start, order and filter to judge.
   const parsed = parseListParams(url.searchParams, { maxResults: 1 });
   if (!parsed.ok) return false;
@@ -52,10 +60,10 @@ export function authRidesWithFirstRead(method: string, url: URL): boolean {
   if (params.sortBy !== undefined) return false;
   if (params.filter !== undefined && params.filter.trim() !== "") {
     const filter = parseFilter(params.filter);
-    return filter.ok && filter.value.kind === "compare" && filter.value.op === "eq" && typeof filter.value.value === "string" && INDEXED_EQ.has(filter.value.path.toLowerCase());
+    return filter.ok && filter.value.kind === "compare" && filter.value.op === "eq" && typeof filter.value.value === "string" && INDEXED_EQ[resourceType]!.has(filter.value.path.toLowerCase());
   }
   // Unfiltered: a page of up to maxResults groups with their members could be maxResults × 50,000 rows.
-  return list[1]!.toLowerCase() !== "groups" || !wantsAttribute(params, "members", "Group");
+  return resourceType !== "groups" || !wantsAttribute(params, "members", "Group");
 }
 
 /**
