@@ -1,7 +1,6 @@
 import { chunks } from "../lib/chunks";
 import type { DirectoryContext } from "./context";
-import type { PageIds } from "./list";
-import { idList } from "./user-store";
+import { idList, type IdsSql } from "../db/memberships";
 import type { GroupRow, MemberRef } from "./group-record";
 
 /** Ids per statement: D1 binds at most 100 parameters; one is the connection. */
@@ -23,7 +22,7 @@ export async function findGroupWithMembers(ctx: DirectoryContext, id: string): P
 }
 
 /** Members (`group_id`, `user_id`, `display`) of the groups a subquery or id list names, in a stable order. */
-export function membersStatement(ctx: DirectoryContext, groups: PageIds): D1PreparedStatement {
+export function membersStatement(ctx: DirectoryContext, groups: IdsSql): D1PreparedStatement {
   return ctx.db
     .prepare(
       // The client's `display` as sent (RFC 7643 §2.4); the user's name when it sent none.

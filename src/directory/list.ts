@@ -5,6 +5,7 @@ import type { Filter } from "../scim/filter/ast";
 import { scimErrors, unwrap, type Result } from "../scim/errors";
 import type { PageCursors } from "../scim/list-response";
 import type { ListParams } from "../scim/list-params";
+import type { IdsSql } from "../db/memberships";
 import type { DirectoryContext } from "./context";
 import { cursorKey } from "./cursor-key";
 
@@ -56,7 +57,7 @@ function countStatement(ctx: DirectoryContext, q: ListQuery): D1PreparedStatemen
 }
 
 /** The page's rows (`columns` = `u.*` / `g.*`), or as `u.id` a subquery for its related rows. */
-function pageSql(q: ListQuery, columns: string, limit: number, offset: number): PageIds {
+function pageSql(q: ListQuery, columns: string, limit: number, offset: number): IdsSql {
   return { sql: `SELECT ${columns} ${q.base} ORDER BY ${q.orderBy} LIMIT ? OFFSET ?`, params: [...q.params, ...q.sortParams, limit, offset] };
 }
 
@@ -71,7 +72,6 @@ async function pageOf<Row>(ctx: DirectoryContext, q: ListQuery, limit: number, o
 }
 
 /** The ids of one page, as SQL and its parameters, for a statement that loads the page's related rows. */
-export type PageIds = { sql: string; params: (string | number | null)[] };
 
 /** D1 binds at most 100 parameters per statement. */
 const D1_MAX_PARAMS = 100;
@@ -90,7 +90,7 @@ export async function listRows<Row>(
   ctx: DirectoryContext,
   resourceType: ResourceType,
   params: ListParams,
-  companion?: (page: PageIds) => D1PreparedStatement,
+  companion?: (page: IdsSql) => D1PreparedStatement,
   column?: string,
 ): Promise<{ rows: Row[]; totalResults: number; related?: unknown[]; cursors?: PageCursors }> {
   const filter = parsedFilter(params);
@@ -130,7 +130,7 @@ const CURSOR_KEY_COLUMN = "scim_cursor_key";
  * one index seek, never an OFFSET walk. NULL keys sort last ascending and first descending (compileSort),
  * which is why a NULL position or a nullable key needs its own branch: `(NULL, id) > (…)` is NULL in SQL.
  */
-function keysetSql(q: ListQuery, columns: { sql: string; params: (string | number | null)[] }, limit: number, position: CursorPosition | undefined): PageIds {
+function keysetSql(q: ListQuery, columns: { sql: string; params: (string | number | null)[] }, limit: number, position: CursorPosition | undefined): IdsSql {
   const { key, nullable } = q.sort;
   const id = `${q.alias}.id`;
   const desc = q.sort.descending !== (position?.before ?? false);
@@ -172,7 +172,7 @@ async function cursorRows<Row>(
   filtered: boolean,
   total: D1PreparedStatement,
   columns: string,
-  companion?: (page: PageIds) => D1PreparedStatement,
+  companion?: (page: IdsSql) => D1PreparedStatement,
 ): Promise<{ rows: Row[]; totalResults: number; related?: unknown[]; cursors: PageCursors }> {
   const binding: CursorBinding = { resourceType, idpId: ctx.idp.id, filter: params.filter, sortBy: params.sortBy, sortOrder: params.sortOrder };
   const key = await cursorKey(ctx);

@@ -16,7 +16,8 @@ import type { ScimEnv } from "./scim-env";
 import { readScimJson, scimJson, versionOf } from "./scim-http";
 import { createUser, deleteUser, getUser, patchUser, replaceUser } from "./users";
 import { renderUser, type UserRow } from "./user-record";
-import { groupsColumnSql, groupsFromColumn, groupsOfUsers } from "./user-store";
+import { groupsOfUsers } from "../db/memberships";
+import { groupsColumnSql, groupsFromColumn } from "./user-store";
 
 /** The SCIM 2.0 service provider of one IdP connection, mounted at `/populations/:idpId/scim/v2`. */
 export const scimRoutes = new Hono<ScimEnv>();

@@ -1,6 +1,7 @@
 import { ENTERPRISE_USER_SCHEMA, USER_SCHEMA } from "../scim/registry";
 import type { ScimObject } from "./context";
 import { etagOf } from "./etag";
+import type { UserGroupRef } from "../db/memberships";
 
 /** A `users` row as D1 returns it. */
 export interface UserRow {
@@ -86,12 +87,6 @@ export function userRow(keys: Pick<UserRow, "id" | "idp_id" | "version" | "creat
 export function storedResource(resource: ScimObject): string {
   const { id: _id, meta: _meta, groups: _groups, ...rest } = resource;
   return JSON.stringify(rest);
-}
-
-/** A user's group, as listed in its read-only `groups` attribute. */
-export interface UserGroupRef {
-  id: string;
-  display_name: string;
 }
 
 /** The SCIM representation of a stored user (RFC 7643 §4.1), `groups` included when loaded. */

@@ -1,7 +1,6 @@
-import { chunks } from "../lib/chunks";
+import { groupsOfUsersStatement, idList, type UserGroupRef } from "../db/memberships";
 import type { DirectoryContext } from "./context";
-import type { PageIds } from "./list";
-import type { EmailRow, UserColumns, UserGroupRef, UserRow } from "./user-record";
+import type { EmailRow, UserColumns, UserRow } from "./user-record";
 
 /**
  * SQL for the `users` and `user_emails` tables. Writes are returned as statements so a use case
@@ -24,16 +23,6 @@ export async function findUserWithGroups(ctx: DirectoryContext, id: string): Pro
   ]);
   const row = (users?.results[0] as UserRow | undefined) ?? null;
   return row ? { row, groups: (groups?.results ?? []) as UserGroupRef[] } : null;
-}
-
-/** Statement listing the groups (`user_id`, `id`, `display_name`) of the users a subquery or id list names. */
-export function groupsOfUsersStatement(db: D1Database, users: PageIds): D1PreparedStatement {
-  return db
-    .prepare(
-      `SELECT gm.user_id, g.id, g.display_name FROM group_members gm JOIN groups g ON g.id = gm.group_id
-       WHERE gm.user_id IN (${users.sql}) ORDER BY g.display_name_lower, g.id`,
-    )
-    .bind(...users.params);
 }
 
 /** The page column `groupsColumnSql` adds: the user's groups as JSON `[[id, display_name], …]`. */
@@ -59,25 +48,6 @@ export function groupsFromColumn(rows: Record<string, unknown>[]): Map<string, U
     out.set(r.id as string, pairs.map(([id, display_name]) => ({ id, display_name })));
   }
   return out;
-}
-
-/** An explicit id list in the shape of a page subquery. */
-export function idList(ids: string[]): PageIds {
-  return { sql: ids.map(() => "?").join(","), params: ids };
-}
-
-/** Groups per user from `groupsOfUsersStatement` rows. */
-export function groupsByUser(userIds: string[], rows: unknown[]): Map<string, UserGroupRef[]> {
-  const out = new Map<string, UserGroupRef[]>(userIds.map((id) => [id, []]));
-  for (const r of rows as (UserGroupRef & { user_id: string })[]) out.get(r.user_id)?.push({ id: r.id, display_name: r.display_name });
-  return out;
-}
-
-/** The groups of some users, keyed by user id (chunked to D1's parameter limit). */
-export async function groupsOfUsers(db: D1Database, userIds: string[]): Promise<Map<string, UserGroupRef[]>> {
-  if (userIds.length === 0) return new Map();
-  const results = await db.batch(chunks(userIds).map((c) => groupsOfUsersStatement(db, idList(c))));
-  return groupsByUser(userIds, results.flatMap((r) => r.results));
 }
 
 /** INSERT of a new user row. */

@@ -1,4 +1,4 @@
-import { groupsByUser, groupsOfUsers, groupsOfUsersStatement } from "../directory/user-store";
+import { groupsByUser, groupsOfUsersStatement } from "../db/memberships";
 import { chunks } from "../lib/chunks";
 import { auditStatement } from "../logs/audit";
 import { scimErrors } from "../scim/errors";

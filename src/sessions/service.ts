@@ -2,7 +2,7 @@ import { apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
 import { sessionsFor } from "./client";
 import { sessionEffects } from "./effects";
-import { groupsOfUsersStatement, idList } from "../directory/user-store";
+import { groupsOfUsersStatement, idList } from "../db/memberships";
 import { dispatchIdentityChange, forEachLimited } from "./fanout";
 import type { CreateSessionInput, CreateSessionResult, SessionInfo } from "./types";
 
