@@ -31,13 +31,13 @@ const INDEXED_EQ: Record<string, Set<string>> = {
  * Requests whose auth check may ride with their first read: GETs whose D1 work is bounded whatever an
  * unauthenticated client puts in the URL, because that work is done before the secret is compared (and
  * before the failure limiter is consulted, so the limiter does not bound it either):
- * - by-id GETs (a point lookup, its groups or members);
+ * - by-id GETs (a point lookup and a user's groups; a group's members never, see below);
  * - list pages (GET /Users, /Groups) that are one index range of at most `maxResults` (+1) rows: the
  *   first page (`startIndex` absent or 1) or a cursor page (RFC 9865: a keyset seek at any depth), in
  *   the default order (`created_at, id`: the (idp_id, created_at, id) index), unfiltered (the total is
  *   one `directory_counts` row) or filtered by one `eq` on an indexed attribute (the IdPs' "does it exist
- *   yet?" query, as before: its members are those of the group(s) it names, as for a by-id GET); an unfiltered
- *   Groups page only without members (one group can hold 50,000 members, a page maxResults such groups).
+ *   yet?" query);
+ * - for Groups, only reads without members (one group can hold 50,000 members; a page, maxResults such groups).
  * Authenticated first, in a round trip of their own: deeper `startIndex` pages (an OFFSET walk grows with
  * the depth), `sortBy` (a sort of the whole connection), other filters, and in particular
  * - `sw`: the caller picks the prefix, and `sw ""` or `sw "u"` ranges over the whole connection (page and count);
@@ -48,22 +48,23 @@ const INDEXED_EQ: Record<string, Set<string>> = {
  */
 export function authRidesWithFirstRead(method: string, url: URL): boolean {
   if (method !== "GET" && method !== "HEAD") return false;
-  if (BY_ID.test(url.pathname)) return true;
-  const list = LIST.exec(url.pathname);
-  if (!list) return false;
-  const resourceType = list[1]!.toLowerCase();
+  const byId = BY_ID.exec(url.pathname);
+  const match = byId ?? LIST.exec(url.pathname);
+  if (!match) return false;
+  const resourceType = match[1]!.toLowerCase();
   // maxResults only clamps `count`; any value gives the same start, order and filter to judge.
   const parsed = parseListParams(url.searchParams, { maxResults: 1 });
   if (!parsed.ok) return false;
   const params = parsed.value;
+  // A group's members (50,000 and more) are read only for the secret's holder: Entra ID asks with
+  // `excludedAttributes=members`, and such reads ride; a read WITH members pays its own round trip.
+  if (resourceType === "groups" && wantsAttribute(params, "members", "Group")) return false;
+  if (byId) return true;
   if (params.cursor === undefined && params.startIndex !== 1) return false;
   if (params.sortBy !== undefined) return false;
-  if (params.filter !== undefined && params.filter.trim() !== "") {
-    const filter = parseFilter(params.filter);
-    return filter.ok && filter.value.kind === "compare" && filter.value.op === "eq" && typeof filter.value.value === "string" && INDEXED_EQ[resourceType]!.has(filter.value.path.toLowerCase());
-  }
-  // Unfiltered: a page of up to maxResults groups with their members could be maxResults × 50,000 rows.
-  return resourceType !== "groups" || !wantsAttribute(params, "members", "Group");
+  if (params.filter === undefined || params.filter.trim() === "") return true;
+  const filter = parseFilter(params.filter);
+  return filter.ok && filter.value.kind === "compare" && filter.value.op === "eq" && typeof filter.value.value === "string" && INDEXED_EQ[resourceType]!.has(filter.value.path.toLowerCase());
 }
 
 /**

@@ -60,10 +60,12 @@ describe("ScimAuthGate: authentication rides with the first read", () => {
   const base = "https://edge.test/populations/p1/scim/v2";
   it.each([
     ["GET", "/Users/abc", true],
-    ["HEAD", "/Groups/abc/", true],
+    ["HEAD", "/Groups/abc/?excludedAttributes=members", true],
+    ["GET", "/Groups/abc", false], // its members (50,000 and more) are read only for the secret's holder
+    ["GET", "/Groups/abc?attributes=members", false],
     ["GET", `/Users?filter=${encodeURIComponent('userName eq "a@b.c"')}`, true],
     ["GET", `/Users?filter=${encodeURIComponent('externalId eq "x"')}&excludedAttributes=groups`, true],
-    ["GET", `/Groups?filter=${encodeURIComponent('displayName eq "Sales"')}`, true],
+    ["GET", `/Groups?filter=${encodeURIComponent('displayName eq "Sales"')}&excludedAttributes=members`, true],
     // A first page in the index order is one bounded index range (more cases in scim-list-auth.test.ts).
     ["GET", "/Users", true],
     ["GET", "/Users?startIndex=1&count=100", true],
