@@ -75,3 +75,44 @@ export async function checkSession(userId: string, sessionId: string): Promise<{
   const res = await admin("GET", `/__dev/sessions/check?user_id=${encodeURIComponent(userId)}&session_id=${encodeURIComponent(sessionId)}`);
   return (await res.json()) as { status: string };
 }
+
+/**
+ * D1 that records what reaches it: `batch:<statements>` per batch and `<method>:<table>` per
+ * single-statement call (`first`, `all`, `run`, `raw`), plus every SQL text prepared. For asserting
+ * round trips (one D1 call each) and what a path reads, without changing what D1 answers.
+ */
+export function recordingD1(): { db: D1Database; calls: string[]; prepared: string[] } {
+  const calls: string[] = [];
+  const prepared: string[] = [];
+  const table = (sql: string) => /(?:from|into|update)\s+(\w+)/i.exec(sql)?.[1] ?? sql;
+  // Statements handed back to `batch` are unwrapped: the binding expects its own objects.
+  const real = new WeakMap<object, D1PreparedStatement>();
+  const wrap = (stmt: D1PreparedStatement, sql: string): D1PreparedStatement => {
+    const wrapped = new Proxy(stmt, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (prop === "bind") return (...args: unknown[]) => wrap(target.bind(...args), sql);
+        if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") {
+          return (...args: unknown[]) => {
+            calls.push(`${String(prop)}:${table(sql)}`);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    real.set(wrapped, stmt);
+    return wrapped;
+  };
+  const db = {
+    prepare(sql: string) {
+      prepared.push(sql.replace(/\s+/g, " ").trim());
+      return wrap(env.DB.prepare(sql), sql);
+    },
+    batch(statements: D1PreparedStatement[]) {
+      calls.push(`batch:${statements.length}`);
+      return env.DB.batch(statements.map((s) => real.get(s) ?? s));
+    },
+  };
+  return { db: db as unknown as D1Database, calls, prepared };
+}

@@ -4,7 +4,7 @@ import { toConnectionRow } from "../../src/auth/scim-secret";
 import { readConfig } from "../../src/config";
 import type { DirectoryContext } from "../../src/directory/context";
 import { patchGroup } from "../../src/directory/groups";
-import { admin, createConnection, dumpDirectory, scim, type TestConnection } from "../helpers";
+import { admin, createConnection, dumpDirectory, recordingD1, scim, type TestConnection } from "../helpers";
 
 // A members-only Group PATCH without If-Match (Entra ID / Okta adding or removing one member) is
 // applied in one write batch with no read of the group first; its outcome comes from the closing
@@ -47,37 +47,7 @@ async function snapshot() {
  */
 async function countingContext(c: TestConnection) {
   const raw = await env.DB.prepare("SELECT * FROM identity_providers WHERE id = ?").bind(c.id).first<Record<string, unknown>>();
-  const prepared: string[] = [];
-  let roundTrips = 0;
-  // Statements handed back to `batch` are unwrapped: the binding expects its own objects.
-  const real = new WeakMap<object, D1PreparedStatement>();
-  const wrapStatement = (s: D1PreparedStatement): D1PreparedStatement => {
-    const wrapped = new Proxy(s, {
-      get(target, prop) {
-        const v = Reflect.get(target, prop, target) as unknown;
-        if (prop === "bind") return (...args: unknown[]) => wrapStatement(target.bind(...args));
-        if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") {
-          return (...args: unknown[]) => {
-            roundTrips++;
-            return (v as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        }
-        return typeof v === "function" ? v.bind(target) : v;
-      },
-    });
-    real.set(wrapped, s);
-    return wrapped;
-  };
-  const db = {
-    prepare(sql: string) {
-      prepared.push(sql.replace(/\s+/g, " ").trim());
-      return wrapStatement(env.DB.prepare(sql));
-    },
-    async batch(statements: D1PreparedStatement[]) {
-      roundTrips++;
-      return env.DB.batch(statements.map((s) => real.get(s) ?? s));
-    },
-  } as unknown as D1Database;
+  const { db, calls, prepared } = recordingD1();
   const ctx: DirectoryContext = {
     env,
     db,
@@ -86,7 +56,8 @@ async function countingContext(c: TestConnection) {
     config: readConfig(env),
     actor: `scim:${c.id}`,
   };
-  return { ctx, prepared, roundTrips: () => roundTrips };
+  // Every recorded call (a batch, or one statement's first/all/run/raw) is one D1 round trip.
+  return { ctx, prepared, roundTrips: () => calls.length };
 }
 
 const groupReads = (prepared: string[]) => prepared.filter((sql) => /^SELECT\b.*\bFROM groups\b/i.test(sql));

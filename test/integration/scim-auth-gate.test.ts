@@ -3,38 +3,7 @@ import { describe, expect, it } from "vitest";
 import { presentedHash } from "../../src/auth/scim-secret";
 import { authRidesWithFirstRead } from "../../src/directory/scim-auth";
 import { isReadOnlySql, ScimAuthGate } from "../../src/directory/scim-gate";
-import { createConnection } from "../helpers";
-
-/** The table a statement names (or the statement itself). */
-const label = (sql: string) => /(?:from|into)\s+(\w+)/i.exec(sql)?.[1] ?? sql;
-
-/** D1 with a record of what reached it: each batch's statement count, and single-statement calls. */
-function recordingDb() {
-  const calls: string[] = [];
-  const db = {
-    prepare: (sql: string) => {
-      const wrap = (stmt: D1PreparedStatement): D1PreparedStatement =>
-        new Proxy(stmt, {
-          get(target, prop) {
-            if (prop === "bind") return (...v: unknown[]) => wrap(target.bind(...v));
-            if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") {
-              return (...args: unknown[]) => {
-                calls.push(`${String(prop)}:${label(sql)}`);
-                return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
-              };
-            }
-            return Reflect.get(target, prop);
-          },
-        });
-      return wrap(env.DB.prepare(sql));
-    },
-    batch: (stmts: D1PreparedStatement[]) => {
-      calls.push(`batch:${stmts.length}`);
-      return env.DB.batch(stmts.map((s) => (s as unknown as { valueOf(): D1PreparedStatement }).valueOf()));
-    },
-  };
-  return { db: db as unknown as D1Database, calls };
-}
+import { createConnection, recordingD1 } from "../helpers";
 
 async function gateFor(secret: string | undefined, idpId: string, db: D1Database = env.DB) {
   return new ScimAuthGate(db, idpId, await presentedHash(secret));
@@ -89,7 +58,7 @@ describe("ScimAuthGate: authentication rides with the first read", () => {
 
   it("a first read with the right secret: one batch carrying the check, no separate round trip", async () => {
     const conn = await createConnection();
-    const { db, calls } = recordingDb();
+    const { db, calls } = recordingD1();
     const gate = await gateFor(conn.secret, conn.id, db);
     const row = await gate.db.prepare("SELECT id FROM identity_providers WHERE id = ?").bind(conn.id).first<{ id: string }>();
     expect(row?.id).toBe(conn.id);
@@ -121,7 +90,7 @@ describe("ScimAuthGate: authentication rides with the first read", () => {
     const count = () => env.DB.prepare("SELECT count(*) AS n FROM provisioning_log WHERE idp_id = ?").bind(marker).first<number>("n");
     expect(await count()).toBe(0);
 
-    const { db, calls } = recordingDb();
+    const { db, calls } = recordingD1();
     const good = await gateFor(conn.secret, conn.id, db);
     await insert(good).run();
     expect(calls).toEqual(["first:identity_providers", "run:provisioning_log"]);
@@ -130,7 +99,7 @@ describe("ScimAuthGate: authentication rides with the first read", () => {
 
   it("a mixed batch (read + write) is never sent before the check", async () => {
     const conn = await createConnection();
-    const { db, calls } = recordingDb();
+    const { db, calls } = recordingD1();
     const gate = await gateFor("wrong", conn.id, db);
     await expect(gate.db.batch([gate.db.prepare("SELECT 1"), gate.db.prepare("DELETE FROM provisioning_log WHERE id = 'none'")])).rejects.toMatchObject({ status: 401 });
     expect(calls).toEqual(["first:identity_providers"]);

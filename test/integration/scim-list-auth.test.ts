@@ -9,7 +9,7 @@ import { ScimAuthGate } from "../../src/directory/scim-gate";
 import { groupsColumnSql } from "../../src/directory/user-store";
 import type { UserRow } from "../../src/directory/user-record";
 import { parseListParams } from "../../src/scim/list-params";
-import { checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
+import { checkSession, createConnection, dumpDirectory, openSession, recordingD1, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -113,34 +113,6 @@ describe("a riding list page with a wrong secret gets 401 and no data", () => {
   });
 });
 
-/** D1 that records each batch's size and every single-statement call. */
-function recordingDb() {
-  const calls: string[] = [];
-  const db = {
-    prepare: (sql: string) => {
-      const wrap = (stmt: D1PreparedStatement): D1PreparedStatement =>
-        new Proxy(stmt, {
-          get(target, prop) {
-            if (prop === "bind") return (...v: unknown[]) => wrap(target.bind(...v));
-            if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") {
-              return (...args: unknown[]) => {
-                calls.push(String(prop));
-                return (target[prop] as (...a: unknown[]) => unknown).apply(target, args);
-              };
-            }
-            return Reflect.get(target, prop);
-          },
-        });
-      return wrap(env.DB.prepare(sql));
-    },
-    batch: (stmts: D1PreparedStatement[]) => {
-      calls.push(`batch:${stmts.length}`);
-      return env.DB.batch(stmts.map((s) => (s as unknown as { valueOf(): D1PreparedStatement }).valueOf()));
-    },
-  };
-  return { db: db as unknown as D1Database, calls };
-}
-
 async function gatedContext(conn: TestConnection, secret: string, db: D1Database): Promise<DirectoryContext> {
   const gate = new ScimAuthGate(db, conn.id, await presentedHash(secret));
   return { env: gate.env(env), db: gate.db, idp: gate.idp, scimBase: conn.scimBaseUrl, config: readConfig(env), actor: `scim:${conn.id}` };
@@ -159,7 +131,7 @@ describe("a list page with its users' groups is one round trip, the check includ
     // Groups named so that their order (display_name_lower, id) differs from creation order.
     const zeta = await createGroup(conn, "Zeta", [users[0]!.id, users[1]!.id]);
     const alpha = await createGroup(conn, "alpha", [users[0]!.id]);
-    const { db, calls } = recordingDb();
+    const { db, calls } = recordingD1();
     const ctx = await gatedContext(conn, conn.secret, db);
     const page = await listRows<UserRow>(ctx, "User", params("cursor=&count=2"), undefined, groupsColumnSql("u"));
     // One batch: the connection row, the page (its groups a column of it), the total.
@@ -171,7 +143,7 @@ describe("a list page with its users' groups is one round trip, the check includ
     expect(groupsOf(page.rows[1]!)).toEqual([[zeta, "Zeta"]]);
 
     // A filtered first page: the page statement alone (the filter is not re-run to name the page's users).
-    const filtered = await recordingDb();
+    const filtered = await recordingD1();
     const ctx2 = await gatedContext(conn, conn.secret, filtered.db);
     const one = await listRows<UserRow>(ctx2, "User", params(`filter=${q(`emails.value co "${users[2]!.userName.slice(0, 10)}"`)}`), undefined, groupsColumnSql("u"));
     expect(filtered.calls).toEqual(["batch:2"]);
@@ -182,7 +154,7 @@ describe("a list page with its users' groups is one round trip, the check includ
   it("with a wrong secret the same batch yields no rows: 401", async () => {
     const conn = await createConnection();
     await createUser(conn);
-    const { db, calls } = recordingDb();
+    const { db, calls } = recordingD1();
     const ctx = await gatedContext(conn, "not-the-secret", db);
     await expect(listRows<UserRow>(ctx, "User", params("cursor=&count=2"), undefined, groupsColumnSql("u"))).rejects.toMatchObject({ status: 401 });
     expect(calls).toEqual(["batch:3"]);
