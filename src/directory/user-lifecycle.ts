@@ -10,6 +10,8 @@ export interface UserTransition {
   isActive: boolean;
   email: string | null;
   deleted?: boolean;
+  /** The D1 `users.version` the write read (it writes `version + 1`). */
+  version: number;
   /**
    * The request itself says `active=true` (a PUT, or a PATCH naming `active`). The gate is then
    * reopened even when D1 already says active, so a gate left closed by an earlier failure can
@@ -62,16 +64,19 @@ export async function beforeUserWrite(ctx: DirectoryContext, t: UserTransition):
     const reason = t.deleted ? "scim_delete" : "scim_deactivate";
     const { userDeprovision } = await freshSettings(ctx);
     if (userDeprovision) {
-      const { revoked } = await failClosed(() => sessionEffects.deprovision(env, t.userId, ctx.actor));
+      const { revoked } = await failClosed(() => sessionEffects.deprovision(env, t.userId, ctx.actor, t.version + 1));
       return { touch: "closed", audit: [auditStatement(ctx.db, { actor: ctx.actor, action: "sessions.revoke_all", targetType: "user", targetId: t.userId, details: { reason, revoked, email: t.email, setting: "user_deprovision" } })] };
     }
     // user_deprovision off (Cloudflare's behaviour): existing sessions run out; new logins are refused.
-    await failClosed(() => sessionEffects.setActive(env, t.userId, false));
+    await failClosed(() => sessionEffects.setActive(env, t.userId, false, t.version + 1));
     return { touch: "closed", audit: [auditStatement(ctx.db, { actor: ctx.actor, action: "user.deactivate", targetType: "user", targetId: t.userId, details: { reason, email: t.email, sessions: "kept (user_deprovision off)" } })] };
   }
   if (t.isActive && (!t.wasActive || t.assertsActive === true)) {
-    // Reactivation opens the gate for new logins; sessions revoked earlier stay revoked.
-    await failClosed(() => sessionEffects.setActive(env, t.userId, true));
+    // Reactivation opens the gate for new logins; sessions revoked earlier stay revoked. Repeating
+    // `active=true` for a user D1 holds as active is a heal: it reopens a gate left closed, but never
+    // one that a concurrent deactivation (deciding at a newer version) has just closed.
+    const heal = t.wasActive;
+    await failClosed(() => sessionEffects.setActive(env, t.userId, true, heal ? t.version : t.version + 1, heal));
     if (t.wasActive) return { touch: "opened", audit: [] };
     return { touch: "opened", audit: [auditStatement(ctx.db, { actor: ctx.actor, action: "user.reactivate", targetType: "user", targetId: t.userId, details: { email: t.email } })] };
   }
@@ -90,11 +95,11 @@ export async function beforeUserWrite(ctx: DirectoryContext, t: UserTransition):
 export async function afterFailedWrite(ctx: DirectoryContext, userId: string, touch: GateTouch, why: string): Promise<void> {
   if (touch === "none") return;
   try {
-    const row = await ctx.db.prepare("SELECT active FROM users WHERE id = ? AND idp_id = ?").bind(userId, ctx.idp.id).first<{ active: number }>();
+    const row = await ctx.db.prepare("SELECT active, version FROM users WHERE id = ? AND idp_id = ?").bind(userId, ctx.idp.id).first<{ active: number; version: number }>();
     if (!row) return; // deleted meanwhile: a closed gate is right
     const active = row.active === 1;
     if ((touch === "closed") !== active) return; // D1 agrees with what we did
-    await sessionEffects.setActive(ctx.env, userId, active);
+    await sessionEffects.setActive(ctx.env, userId, active, row.version);
     await auditStatement(ctx.db, {
       actor: ctx.actor,
       action: active ? "user.gate_reopened" : "user.gate_closed",

@@ -117,7 +117,7 @@ async function updateUser(ctx: DirectoryContext, id: string, ifMatch: string | u
       const json = storedResource(next);
       // An explicit active=true on an active user reopens the gate once (first attempt): a later
       // attempt after a lost race sees a concurrent deactivation as a real reactivation anyway.
-      const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email, assertsActive: assertsActive === true && attempt === 0 };
+      const transition: UserTransition = { userId: id, wasActive: before.active, isActive: cols.active, email: cols.email, version: row.version, assertsActive: assertsActive === true && attempt === 0 };
       const noop = !changed || (json === row.resource && cols.externalId === row.external_id && cols.active === (row.active === 1));
       // Validate what D1 would refuse BEFORE the object is touched: a deactivation carrying a
       // colliding userName must not revoke sessions and then fail (the object and D1 would disagree).
@@ -160,7 +160,7 @@ export async function deleteUser(ctx: DirectoryContext, id: string, ifMatch?: st
   const row = await findUser(ctx, id);
   if (!row) throw scimErrors.notFound(`User ${id} not found`);
   assertIfMatch(ifMatch, row.version);
-  const transition: UserTransition = { userId: id, wasActive: row.active === 1, isActive: false, email: row.email, deleted: true };
+  const transition: UserTransition = { userId: id, wasActive: row.active === 1, isActive: false, email: row.email, version: row.version, deleted: true };
   const { audit } = await beforeUserWrite(ctx, transition);
   // A deleted user's gate stays closed whatever happens next: nothing to compensate.
   await runBatch(ctx.db, [...audit, deleteUserStatement(ctx, id)]);

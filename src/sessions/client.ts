@@ -29,9 +29,9 @@ export interface UserSessionsClient {
   /** Revokes the user's sessions of one Access app. */
   revokeApp(appId: string, reason: RevokeReason, actor?: string): Promise<RevokeResult>;
   /** Revokes everything and refuses new sessions until reactivated. */
-  deprovision(actor: string): Promise<RevokeResult>;
-  /** Opens (clearing `deprovisioned`) or closes the gate for new sessions. */
-  setActive(active: boolean): Promise<GateState>;
+  deprovision(actor: string, directoryVersion?: number): Promise<RevokeResult>;
+  /** Opens (clearing `deprovisioned`) or closes the gate for new sessions; a `heal` never undoes a newer decision. */
+  setActive(active: boolean, directoryVersion?: number, heal?: boolean): Promise<GateState>;
   /** Makes every current session answer `reauth_required`. */
   requireReauth(): Promise<GateState>;
   /** Applies a group change once per `groupsVersion` (queue redeliveries are ignored). */
@@ -56,8 +56,8 @@ export function sessionsFor(env: SessionsEnv, userId: string): UserSessionsClien
     revokeAll: (reason, actor) => stub.revokeAll(reason, actor),
     revokeSession: (sessionId, reason, actor) => stub.revokeSession(sessionId, reason, actor),
     revokeApp: (appId, reason, actor) => stub.revokeApp(appId, reason, actor),
-    deprovision: (actor) => stub.deprovision(actor),
-    setActive: (active) => stub.setActive(active),
+    deprovision: (actor, directoryVersion) => stub.deprovision(actor, directoryVersion),
+    setActive: (active, directoryVersion, heal) => stub.setActive(active, directoryVersion, heal),
     requireReauth: () => stub.requireReauth(),
     noteGroupsChanged: (change) => stub.noteGroupsChanged(change),
     listSessions: () => stub.listSessions(),

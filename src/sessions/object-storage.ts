@@ -52,6 +52,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `UPDATE gate SET groups_version = 0 WHERE groups_version > 1000000000000`,
     `UPDATE gate SET snapshot_version = 0 WHERE snapshot_version > 1000000000000`,
   ],
+  [
+    // The D1 `users.version` the gate's active/deprovisioned state was last decided at, so a stale
+    // "reopen" (an IdP's no-op `active=true` read before a concurrent deactivation) cannot undo a
+    // newer deactivation. 0: unknown (objects from before this migration).
+    `ALTER TABLE gate ADD COLUMN directory_version INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE gate ADD COLUMN directory_decided_at INTEGER NOT NULL DEFAULT 0`,
+  ],
 ];
 
 /** The schema version this code writes; stored in `meta` so a future migration knows where to start. */
@@ -104,13 +111,15 @@ type GateRow = {
   groups_version: number;
   snapshot_version: number;
   reauth_after: number | null;
+  directory_version: number;
+  directory_decided_at: number;
 };
 
 /** Reads the gate row; `userId` (the object's name) fills a row written before the name was known. */
 export function readGate(sql: SqlStorage, userId: string | undefined): GateState {
   const row = sql
     .exec<GateRow>(
-      `SELECT user_id, idp_id, email, groups, active, deprovisioned, groups_version, snapshot_version, reauth_after
+      `SELECT user_id, idp_id, email, groups, active, deprovisioned, groups_version, snapshot_version, reauth_after, directory_version, directory_decided_at
        FROM gate WHERE id = 1`,
     )
     .one();
@@ -120,6 +129,8 @@ export function readGate(sql: SqlStorage, userId: string | undefined): GateState
     groupsVersion: row.groups_version,
     snapshotVersion: row.snapshot_version,
     reauthAfter: row.reauth_after,
+    directoryVersion: row.directory_version,
+    directoryDecidedAt: row.directory_decided_at,
     identity: {
       userId: row.user_id ?? userId ?? null,
       idpId: row.idp_id,
@@ -133,7 +144,7 @@ export function readGate(sql: SqlStorage, userId: string | undefined): GateState
 export function writeGate(sql: SqlStorage, gate: GateState, now: number): void {
   sql.exec(
     `UPDATE gate SET user_id = ?, idp_id = ?, email = ?, groups = ?, active = ?, deprovisioned = ?,
-       groups_version = ?, snapshot_version = ?, reauth_after = ?, updated_at = ?
+       groups_version = ?, snapshot_version = ?, reauth_after = ?, directory_version = ?, directory_decided_at = ?, updated_at = ?
      WHERE id = 1`,
     gate.identity.userId,
     gate.identity.idpId,
@@ -144,6 +155,8 @@ export function writeGate(sql: SqlStorage, gate: GateState, now: number): void {
     gate.groupsVersion,
     gate.snapshotVersion,
     gate.reauthAfter,
+    gate.directoryVersion,
+    gate.directoryDecidedAt,
     now,
   );
 }

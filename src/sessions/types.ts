@@ -118,6 +118,10 @@ export interface GateState {
   snapshotVersion: number;
   /** Sessions created at or before this instant answer `reauth_required`; null when never set. */
   reauthAfter: number | null;
+  /** The D1 `users.version` that `active`/`deprovisioned` were last decided at (0: unknown). */
+  directoryVersion: number;
+  /** When that decision was taken (ms; 0: unknown). */
+  directoryDecidedAt: number;
   identity: Identity;
 }
 

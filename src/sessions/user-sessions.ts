@@ -19,6 +19,12 @@ import type {
 export const LAST_SEEN_RESOLUTION_MS = 60_000;
 /** How long a revoked or expired session is kept, so `check` can still say why it ended. */
 export const PRUNE_GRACE_MS = 24 * 60 * 60 * 1000;
+/**
+ * How long a deactivation's gate decision holds off a heal (`setActive(true, …, heal)`) that read an
+ * older directory version. A deactivation writes D1 right after closing the gate (retries included,
+ * well under a second), so a newer decision D1 still doesn't show after this long never committed.
+ */
+export const HEAL_HOLD_MS = 30_000;
 /** The longest session we issue: Cloudflare's `session_duration` tops out at a month. */
 export const MAX_TTL_SECONDS = 31 * 24 * 60 * 60;
 
@@ -127,11 +133,13 @@ export class UserSessions extends DurableObject<Env> {
    * Revokes everything and closes the gate, in one transaction. Called before the SCIM response, so
    * a 2xx to the IdP means no old session is honoured again.
    */
-  async deprovision(actor: string): Promise<RevokeResult> {
+  async deprovision(actor: string, directoryVersion?: number): Promise<RevokeResult> {
     let revoked = 0;
     this.ctx.storage.transactionSync(() => {
       revoked = this.#revoke("", [], "deprovisioned", actor);
-      this.#setGate({ ...this.#gate, active: false, deprovisioned: true }, Date.now());
+      const now = Date.now();
+      const decided = directoryVersion === undefined ? {} : { directoryVersion: Math.max(this.#gate.directoryVersion, directoryVersion), directoryDecidedAt: now };
+      this.#setGate({ ...this.#gate, active: false, deprovisioned: true, ...decided }, now);
     });
     await this.#schedulePrune();
     return { revoked };
@@ -140,10 +148,21 @@ export class UserSessions extends DurableObject<Env> {
   /**
    * `active=false` only refuses new sessions (a connection with `user_deprovision` off keeps the old
    * ones); `active=true` reopens the gate and clears `deprovisioned`, but revoked sessions stay revoked.
+   * `directoryVersion` is the D1 `users.version` this decision stands for. A `heal` (an IdP repeating
+   * `active=true` for a user D1 already holds as active) is ignored while a decision taken at a NEWER
+   * version is fresh (HEAL_HOLD_MS): a concurrent deactivation has closed the gate and is about to
+   * commit, and reopening would let a login slip in between. Once that window has passed, a newer
+   * decision that D1 still doesn't show never committed, and the heal applies, so the IdP can always
+   * reopen a gate left closed. Any other call applies at once (a state change, or a compensation that
+   * re-read D1 after its own write failed).
    */
-  setActive(active: boolean): GateState {
-    const next = active ? { ...this.#gate, active: true, deprovisioned: false } : { ...this.#gate, active: false };
-    this.#setGate(next, Date.now());
+  setActive(active: boolean, directoryVersion?: number, heal = false): GateState {
+    const now = Date.now();
+    const gate = this.#gate;
+    if (heal && directoryVersion !== undefined && gate.directoryVersion > directoryVersion && now - gate.directoryDecidedAt < HEAL_HOLD_MS) return gate;
+    const next = active ? { ...gate, active: true, deprovisioned: false } : { ...gate, active: false };
+    const decided = directoryVersion === undefined ? {} : { directoryVersion, directoryDecidedAt: now };
+    this.#setGate({ ...next, ...decided }, now);
     return this.#gate;
   }
 

@@ -434,6 +434,13 @@ describe("UserSessions: logins racing group changes (per-user groups_version)", 
     expect(await s.check(sid)).toMatchObject({ status: "valid", groupsVersion: 3, identity: { groups: [RISKY] } });
   });
 
+  /** Turns an object's storage back into what schema version 1 left (migrations 2 and 3 then run on wake). */
+  function asSchemaV1(state: DurableObjectState): void {
+    state.storage.sql.exec("ALTER TABLE gate DROP COLUMN directory_decided_at");
+    state.storage.sql.exec("ALTER TABLE gate DROP COLUMN directory_version");
+    state.storage.sql.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+  }
+
   it("migration 2 resets clock-based watermarks (Date.now()*1000) to 0 so counter versions from 1 apply", async () => {
     const userId = newUser();
     const s = sessionsFor(env, userId);
@@ -441,10 +448,10 @@ describe("UserSessions: logins racing group changes (per-user groups_version)", 
     const clock = Date.now() * 1000;
     await runInDurableObject(stubOf(userId), (_instance, state) => {
       state.storage.sql.exec("UPDATE gate SET groups_version = ?, snapshot_version = ?", clock, clock);
-      state.storage.sql.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+      asSchemaV1(state);
     });
     await evictDurableObject(stubOf(userId));
-    expect(await s.gate()).toMatchObject({ groupsVersion: 0, snapshotVersion: 0 });
+    expect(await s.gate()).toMatchObject({ groupsVersion: 0, snapshotVersion: 0, directoryVersion: 0 });
     expect(await sql(userId, "SELECT value FROM meta WHERE key = 'schema_version'")).toEqual([{ value: SCHEMA_VERSION }]);
     expect(await s.noteGroupsChanged({ groupsVersion: 1, behavior: "automatic", groups: [RISKY] })).toEqual({ applied: true, revoked: 0 });
     expect(await s.check(sid)).toMatchObject({ status: "valid", groupsVersion: 1, identity: { groups: [RISKY] } });
@@ -454,9 +461,7 @@ describe("UserSessions: logins racing group changes (per-user groups_version)", 
     const userId = newUser();
     const s = sessionsFor(env, userId);
     await s.noteGroupsChanged({ groupsVersion: 7, behavior: "automatic", groups: [RISKY] });
-    await runInDurableObject(stubOf(userId), (_instance, state) => {
-      state.storage.sql.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
-    });
+    await runInDurableObject(stubOf(userId), (_instance, state) => asSchemaV1(state));
     await evictDurableObject(stubOf(userId));
     expect(await s.gate()).toMatchObject({ groupsVersion: 7, snapshotVersion: 7 });
   });

@@ -1,6 +1,8 @@
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sessionEffects } from "../../src/sessions/effects";
+import { HEAL_HOLD_MS } from "../../src/sessions/user-sessions";
 import { admin, checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -119,6 +121,39 @@ describe("a deprovisioning write that D1 then refuses", () => {
     await sessionEffects.deprovision(env, id, "test"); // e.g. a compensation that itself failed
     await expect(openSession(id)).rejects.toThrow(/403/);
     expect((await reactivate(conn, id)).status).toBe(200);
+    expect((await checkSession(id, await openSession(id))).status).toBe("valid");
+  });
+});
+
+describe("a repeated active=true never undoes a concurrent deactivation", () => {
+  // Okta re-sends a user with active:true on every profile push; with "active=true always reopens the
+  // gate", such a no-op could land between a deactivation closing the gate and that deactivation's
+  // D1 commit, and reopen the gate for a login that read D1 just before the commit.
+  const push = (conn: TestConnection, id: string, userName: string) =>
+    scim(conn, "PUT", `/Users/${id}`, { schemas: [USER], userName, active: true, emails: [{ value: userName, primary: true }] });
+
+  it("while a deactivation deciding at a newer version is in flight, the gate stays closed", async () => {
+    const conn = await createConnection();
+    const id = await provision(conn, "heal-race@example.com"); // D1 version 1
+    // A deactivation has revoked and closed the gate, deciding version 2, and is about to write D1.
+    await sessionEffects.deprovision(env, id, `scim:${conn.id}`, 2);
+    expect((await push(conn, id, "heal-race@example.com")).status).toBe(200);
+    await expect(openSession(id)).rejects.toThrow(/403/);
+    // The deactivation commits: D1 and the gate agree.
+    await env.DB.prepare("UPDATE users SET active = 0, version = 2 WHERE id = ?").bind(id).run();
+    await expect(openSession(id)).rejects.toThrow(/403/);
+  });
+
+  it("a newer decision that never committed stops holding the heal back once it is stale", async () => {
+    const conn = await createConnection();
+    const id = await provision(conn, "heal-late@example.com");
+    await sessionEffects.deprovision(env, id, `scim:${conn.id}`, 2); // its D1 write then failed, and so did the compensation
+    const stub = env.USER_SESSIONS.getByName(id);
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE gate SET directory_decided_at = ?", Date.now() - HEAL_HOLD_MS - 1);
+    });
+    await evictDurableObject(stub); // the object reads its gate back from storage
+    expect((await push(conn, id, "heal-late@example.com")).status).toBe(200);
     expect((await checkSession(id, await openSession(id))).status).toBe("valid");
   });
 });
