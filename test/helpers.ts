@@ -116,3 +116,17 @@ export function recordingD1(): { db: D1Database; calls: string[]; prepared: stri
   };
   return { db: db as unknown as D1Database, calls, prepared };
 }
+
+/**
+ * Every way a SCIM request to connection `a` can fail authentication (`b` is another connection):
+ * `[label, connection to send as, extra headers]` for `scim(conn, …, headers)`.
+ */
+export function badCredentials(a: TestConnection, b: TestConnection): [string, TestConnection, Record<string, string>][] {
+  const unknown: TestConnection = { ...a, scimBaseUrl: a.scimBaseUrl.replace(a.id, crypto.randomUUID()) };
+  return [
+    ["wrong secret", { ...a, secret: "not-the-secret" }, {}],
+    ["another connection's secret", { ...a, secret: b.secret }, {}],
+    ["no secret", a, { authorization: "" }],
+    ["a valid secret on an unknown connection", unknown, {}],
+  ];
+}

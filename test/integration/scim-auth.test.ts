@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto";
-import { checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
+import { badCredentials, checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -101,14 +101,7 @@ describe("an unauthenticated SCIM request always gets 401, reads nothing and cha
     const user = await createUser(a);
     const session = await openSession(user.id);
     const before = await dumpDirectory();
-    const unknown: TestConnection = { ...a, scimBaseUrl: a.scimBaseUrl.replace(a.id, crypto.randomUUID()) };
-    const attempts: [string, TestConnection, Record<string, string>][] = [
-      ["wrong secret", { ...a, secret: "not-the-secret" }, {}],
-      ["another connection's secret", { ...a, secret: b.secret }, {}],
-      ["no secret", a, { authorization: "" }],
-      ["a valid secret on an unknown connection", unknown, {}],
-    ];
-    for (const [label, conn, headers] of attempts) {
+    for (const [label, conn, headers] of badCredentials(a, b)) {
       const res = await scim(conn, method, path(user), body?.(user), headers);
       const text = await res.text();
       expect(res.status, label).toBe(401);

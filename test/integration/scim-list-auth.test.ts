@@ -9,7 +9,7 @@ import { ScimAuthGate } from "../../src/directory/scim-gate";
 import { groupsColumnSql } from "../../src/directory/user-store";
 import type { UserRow } from "../../src/directory/user-record";
 import { parseListParams } from "../../src/scim/list-params";
-import { checkSession, createConnection, dumpDirectory, openSession, recordingD1, scim, type TestConnection } from "../helpers";
+import { badCredentials, checkSession, createConnection, dumpDirectory, openSession, recordingD1, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -88,14 +88,7 @@ describe("a riding list page with a wrong secret gets 401 and no data", () => {
     const session = await openSession(user.id);
     const before = await dumpDirectory();
     expect(authRidesWithFirstRead("GET", new URL(`${a.scimBaseUrl}${path(user)}`))).toBe(true);
-    const unknown: TestConnection = { ...a, scimBaseUrl: a.scimBaseUrl.replace(a.id, crypto.randomUUID()) };
-    const attempts: [string, TestConnection, Record<string, string>][] = [
-      ["wrong secret", { ...a, secret: "not-the-secret" }, {}],
-      ["another connection's secret", { ...a, secret: b.secret }, {}],
-      ["no secret", a, { authorization: "" }],
-      ["a valid secret on an unknown connection", unknown, {}],
-    ];
-    for (const [label, conn, headers] of attempts) {
+    for (const [label, conn, headers] of badCredentials(a, b)) {
       const res = await scim(conn, "GET", path(user), undefined, headers);
       const text = await res.text();
       expect(res.status, label).toBe(401);
