@@ -27,7 +27,9 @@ export interface PolicyIdentity {
 
 /** What the evaluator knows about the request itself. */
 export interface PolicyRequest {
+  /** The client address (`CF-Connecting-IP`); null or unparsable: no `ip` rule matches. */
   ip: string | null;
+  /** `request.cf.country`; accepted for a future `geo` rule, not used by any rule yet. */
   country?: string | null;
 }
 
