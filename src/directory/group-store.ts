@@ -47,29 +47,16 @@ export async function membersOfGroups(ctx: DirectoryContext, groupIds: string[])
   return membersByGroup(groupIds, results.flatMap((r) => r.results));
 }
 
-/** Ids among `ids` that are NOT users of this connection (members must exist: 400 invalidValue otherwise). */
-export function missingUsersStatements(ctx: DirectoryContext, ids: string[]): D1PreparedStatement[] {
-  return chunks([...new Set(ids)], MEMBER_IDS_PER_STATEMENT).map((c) =>
-    ctx.db.prepare(`SELECT id FROM users WHERE idp_id = ? AND id IN (${c.map(() => "?").join(",")})`).bind(ctx.idp.id, ...c),
-  );
-}
-
 /**
- * What a group write reads first, in ONE round trip: the group row (attributes and version, never
- * its members) and which of the ids it would add are not users of this connection.
+ * Ids among `ids` that are NOT users of this connection. Only read after a group write failed on an
+ * unknown member (see MISSING_MEMBER), to name them in the 400 `invalidValue` detail.
  */
-export async function readForWrite(ctx: DirectoryContext, id: string, addedIds: string[]): Promise<{ row: GroupRow | null; missing: string[] }> {
-  const unique = [...new Set(addedIds)];
-  const [group, ...found] = await ctx.db.batch([ctx.db.prepare("SELECT * FROM groups WHERE id = ? AND idp_id = ?").bind(id, ctx.idp.id), ...missingUsersStatements(ctx, unique)]);
-  const present = new Set(found.flatMap((r) => (r.results as { id: string }[]).map((x) => x.id)));
-  return { row: (group?.results[0] as GroupRow | undefined) ?? null, missing: unique.filter((u) => !present.has(u)) };
-}
-
-/** Ids among `ids` that are NOT users of this connection. */
 export async function missingUsers(ctx: DirectoryContext, ids: string[]): Promise<string[]> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return [];
-  const results = await ctx.db.batch(missingUsersStatements(ctx, unique));
+  const results = await ctx.db.batch(
+    chunks(unique, MEMBER_IDS_PER_STATEMENT).map((c) => ctx.db.prepare(`SELECT id FROM users WHERE idp_id = ? AND id IN (${c.map(() => "?").join(",")})`).bind(ctx.idp.id, ...c)),
+  );
   const found = new Set(results.flatMap((r) => (r.results as { id: string }[]).map((x) => x.id)));
   return unique.filter((id) => !found.has(id));
 }
