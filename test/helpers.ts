@@ -130,3 +130,10 @@ export function badCredentials(a: TestConnection, b: TestConnection): [string, T
     ["a valid secret on an unknown connection", unknown, {}],
   ];
 }
+
+/** Provisions an active user over SCIM, with `userName` as its primary email; returns its id and userName. */
+export async function provisionUser(conn: TestConnection, userName = `u-${crypto.randomUUID().slice(0, 8)}@example.com`): Promise<{ id: string; userName: string }> {
+  const res = await scim(conn, "POST", "/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName, active: true, emails: [{ value: userName, primary: true }] });
+  if (res.status !== 201) throw new Error(`provisionUser: ${res.status} ${await res.text()}`);
+  return { id: ((await res.json()) as { id: string }).id, userName };
+}

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sessionEffects } from "../../src/sessions/effects";
-import { admin, checkSession, createConnection, openSession, scim, type TestConnection } from "../helpers";
+import { admin, checkSession, createConnection, openSession, provisionUser, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -10,11 +10,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function provision(conn: TestConnection, userName: string): Promise<string> {
-  const res = await scim(conn, "POST", "/Users", { schemas: [USER], userName, active: true, emails: [{ value: userName, primary: true }] });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
-}
+const provision = async (conn: TestConnection, userName: string): Promise<string> => (await provisionUser(conn, userName)).id;
 
 async function activeInD1(userId: string): Promise<boolean | null> {
   const v = await env.DB.prepare("SELECT active FROM users WHERE id = ?").bind(userId).first<number>("active");

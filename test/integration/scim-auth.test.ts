@@ -1,17 +1,11 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/lib/crypto";
-import { badCredentials, checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
+import { badCredentials, checkSession, createConnection, dumpDirectory, openSession, provisionUser, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR = "urn:ietf:params:scim:api:messages:2.0:Error";
-
-async function createUser(conn: TestConnection, userName = `u-${crypto.randomUUID().slice(0, 8)}@example.com`): Promise<{ id: string; userName: string }> {
-  const res = await scim(conn, "POST", "/Users", { schemas: [USER], userName, active: true, emails: [{ value: userName, primary: true }] });
-  expect(res.status).toBe(201);
-  return { id: ((await res.json()) as { id: string }).id, userName };
-}
 
 const deactivate = { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "active", value: false }] };
 
@@ -20,7 +14,7 @@ const deactivate = { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "a
 describe("connection changes made elsewhere apply to the next SCIM request", () => {
   it("a rotated secret: the old one gets 401 at once, the new one works", async () => {
     const conn = await createConnection();
-    const user = await createUser(conn);
+    const user = await provisionUser(conn);
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(200);
     await env.DB.prepare("UPDATE identity_providers SET scim_secret_hash = ? WHERE id = ?").bind(await sha256Hex("rotated-secret"), conn.id).run();
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(401);
@@ -30,7 +24,7 @@ describe("connection changes made elsewhere apply to the next SCIM request", () 
 
   it("SCIM disabled: 401 at once, and enabled again: 200 at once", async () => {
     const conn = await createConnection();
-    const user = await createUser(conn);
+    const user = await provisionUser(conn);
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(200);
     await env.DB.prepare("UPDATE identity_providers SET scim_enabled = 0 WHERE id = ?").bind(conn.id).run();
     const res = await scim(conn, "GET", `/Users/${user.id}`);
@@ -42,7 +36,7 @@ describe("connection changes made elsewhere apply to the next SCIM request", () 
 
   it("a deleted connection: its secret gets 401 at once", async () => {
     const conn = await createConnection();
-    const user = await createUser(conn);
+    const user = await provisionUser(conn);
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(200);
     await env.DB.prepare("DELETE FROM identity_providers WHERE id = ?").bind(conn.id).run();
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(401);
@@ -51,7 +45,7 @@ describe("connection changes made elsewhere apply to the next SCIM request", () 
 
   it("user_deprovision switched off: the very next deactivation keeps the sessions", async () => {
     const conn = await createConnection({ scim_config: { user_deprovision: true } });
-    const user = await createUser(conn);
+    const user = await provisionUser(conn);
     const session = await openSession(user.id);
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(200);
     await env.DB.prepare("UPDATE identity_providers SET user_deprovision = 0 WHERE id = ?").bind(conn.id).run();
@@ -64,7 +58,7 @@ describe("connection changes made elsewhere apply to the next SCIM request", () 
 
   it("user_deprovision switched on: the very next deactivation revokes the sessions", async () => {
     const conn = await createConnection({ scim_config: { user_deprovision: false } });
-    const user = await createUser(conn);
+    const user = await provisionUser(conn);
     const session = await openSession(user.id);
     expect((await scim(conn, "GET", `/Users/${user.id}`)).status).toBe(200);
     await env.DB.prepare("UPDATE identity_providers SET user_deprovision = 1 WHERE id = ?").bind(conn.id).run();
@@ -98,7 +92,7 @@ describe("an unauthenticated SCIM request always gets 401, reads nothing and cha
   it.each(REQUESTS)("%s", async (_name, method, path, body) => {
     const a = await createConnection();
     const b = await createConnection();
-    const user = await createUser(a);
+    const user = await provisionUser(a);
     const session = await openSession(user.id);
     const before = await dumpDirectory();
     for (const [label, conn, headers] of badCredentials(a, b)) {
@@ -120,7 +114,7 @@ describe("tenant isolation", () => {
   it("a connection's own secret never reaches another connection's users", async () => {
     const a = await createConnection();
     const b = await createConnection();
-    const user = await createUser(a);
+    const user = await provisionUser(a);
     const before = await dumpDirectory();
     expect((await scim(b, "GET", `/Users/${user.id}`)).status).toBe(404);
     expect((await scim(b, "PATCH", `/Users/${user.id}`, deactivate)).status).toBe(404);

@@ -9,18 +9,11 @@ import { ScimAuthGate } from "../../src/directory/scim-gate";
 import { groupsColumnSql } from "../../src/directory/user-store";
 import type { UserRow } from "../../src/directory/user-record";
 import { parseListParams } from "../../src/scim/list-params";
-import { badCredentials, checkSession, createConnection, dumpDirectory, openSession, recordingD1, scim, type TestConnection } from "../helpers";
+import { badCredentials, checkSession, createConnection, dumpDirectory, openSession, provisionUser, recordingD1, scim, type TestConnection } from "../helpers";
 
-const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const ERROR = "urn:ietf:params:scim:api:messages:2.0:Error";
 const q = encodeURIComponent;
-
-async function createUser(conn: TestConnection, userName = `u-${crypto.randomUUID().slice(0, 8)}@example.com`): Promise<{ id: string; userName: string }> {
-  const res = await scim(conn, "POST", "/Users", { schemas: [USER], userName, active: true, emails: [{ value: userName, primary: true }] });
-  expect(res.status).toBe(201);
-  return { id: ((await res.json()) as { id: string }).id, userName };
-}
 
 async function createGroup(conn: TestConnection, displayName: string, members: string[]): Promise<string> {
   const res = await scim(conn, "POST", "/Groups", { schemas: [GROUP], displayName, members: members.map((value) => ({ value })) });
@@ -83,7 +76,7 @@ describe("a riding list page with a wrong secret gets 401 and no data", () => {
   it.each(RIDING_LISTS)("%s", async (_name, path, status) => {
     const a = await createConnection();
     const b = await createConnection();
-    const user = await createUser(a);
+    const user = await provisionUser(a);
     const group = await createGroup(a, `g-${crypto.randomUUID().slice(0, 8)}`, [user.id]);
     const session = await openSession(user.id);
     const before = await dumpDirectory();
@@ -120,7 +113,7 @@ const params = (query: string) => {
 describe("a list page with its users' groups is one round trip, the check included", () => {
   it("page + groups column + total in one batch with the connection row; the filter runs once", async () => {
     const conn = await createConnection();
-    const users = [await createUser(conn), await createUser(conn), await createUser(conn)];
+    const users = [await provisionUser(conn), await provisionUser(conn), await provisionUser(conn)];
     // Groups named so that their order (display_name_lower, id) differs from creation order.
     const zeta = await createGroup(conn, "Zeta", [users[0]!.id, users[1]!.id]);
     const alpha = await createGroup(conn, "alpha", [users[0]!.id]);
@@ -146,7 +139,7 @@ describe("a list page with its users' groups is one round trip, the check includ
 
   it("with a wrong secret the same batch yields no rows: 401", async () => {
     const conn = await createConnection();
-    await createUser(conn);
+    await provisionUser(conn);
     const { db, calls } = recordingD1();
     const ctx = await gatedContext(conn, "not-the-secret", db);
     await expect(listRows<UserRow>(ctx, "User", params("cursor=&count=2"), undefined, groupsColumnSql("u"))).rejects.toMatchObject({ status: 401 });
@@ -157,8 +150,8 @@ describe("a list page with its users' groups is one round trip, the check includ
 describe("users' groups in list responses (one column of the page, any paging)", () => {
   it("index pages, cursor pages and filtered pages carry each user's groups in display-name order", async () => {
     const conn = await createConnection();
-    const u1 = await createUser(conn);
-    const u2 = await createUser(conn);
+    const u1 = await provisionUser(conn);
+    const u2 = await provisionUser(conn);
     const beta = await createGroup(conn, "Beta", [u1.id, u2.id]);
     const alpha = await createGroup(conn, "alpha", [u1.id]);
     type Listed = { Resources: { id: string; groups?: { value: string; display: string; $ref?: string }[] }[] };

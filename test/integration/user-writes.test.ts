@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sessionEffects } from "../../src/sessions/effects";
 import { HEAL_HOLD_MS } from "../../src/sessions/user-sessions";
-import { admin, checkSession, createConnection, dumpDirectory, openSession, scim, type TestConnection } from "../helpers";
+import { admin, checkSession, createConnection, dumpDirectory, openSession, provisionUser, scim, type TestConnection } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -12,11 +12,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function provision(conn: TestConnection, userName: string): Promise<string> {
-  const res = await scim(conn, "POST", "/Users", { schemas: [USER], userName, active: true, emails: [{ value: userName, primary: true }] });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { id: string }).id;
-}
+const provision = async (conn: TestConnection, userName: string): Promise<string> => (await provisionUser(conn, userName)).id;
 
 const deactivate = (conn: TestConnection, id: string) =>
   scim(conn, "PATCH", `/Users/${id}`, { schemas: [PATCH_OP], Operations: [{ op: "Replace", path: "active", value: "False" }] });
