@@ -1,7 +1,7 @@
 import { nowIso } from "../db";
 import { retryWithJitter, WRITE_RETRY } from "../lib/retry";
 import { ScimError, scimErrors, unwrap } from "../scim/errors";
-import { applyPatch } from "../scim/patch";
+import { applyPatch, normalizeOperations } from "../scim/patch";
 import { normalizeResource } from "../scim/resource";
 import type { DirectoryContext, ScimObject } from "./context";
 import { runBatch } from "./d1-errors";
@@ -64,15 +64,17 @@ export async function patchUser(ctx: DirectoryContext, id: string, body: unknown
   });
 }
 
-/** Whether a PATCH body names `active` (a path of `active`, or a path-less value with an `active` key, any case: Entra capitalises). */
+/**
+ * Whether a PATCH body sets `active`, read through the same dialect normalisation as the engine
+ * (Entra's capitalised ops and keys, path-less values expanded per attribute, the attribute named
+ * bare or with the core schema URN).
+ */
 function patchNamesActive(body: unknown): boolean {
-  const ops = (body as { Operations?: unknown })?.Operations;
-  if (!Array.isArray(ops)) return false;
-  return ops.some((op: { path?: unknown; value?: unknown }) => {
-    if (typeof op?.path === "string") return op.path.trim().toLowerCase() === "active";
-    return typeof op?.value === "object" && op.value !== null && Object.keys(op.value).some((k) => k.toLowerCase() === "active");
-  });
+  const ops = normalizeOperations("User", body);
+  return ops.ok && ops.value.some((op) => op.op !== "remove" && ACTIVE_PATH.test(op.path));
 }
+
+const ACTIVE_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:user:)?active$/i;
 
 type Computed = { next: ScimObject; changed: boolean; assertsActive?: boolean };
 

@@ -119,6 +119,18 @@ describe("a deprovisioning write that D1 then refuses", () => {
     expect((await reactivate(conn, id)).status).toBe(200);
     expect((await checkSession(id, await openSession(id))).status).toBe("valid");
   });
+
+  it.each([
+    ["the attribute named with its schema URN", { Operations: [{ op: "replace", path: "urn:ietf:params:scim:schemas:core:2.0:User:active", value: true }] }],
+    ["a path-less value with a capitalised key (Entra)", { Operations: [{ op: "Replace", value: { Active: true } }] }],
+    ["capitalised member names", { Operations: [{ Op: "Replace", Path: "active", Value: true }] }],
+  ])("a PATCH setting active=true heals the gate whatever its dialect: %s", async (_name, patch) => {
+    const conn = await createConnection();
+    const id = await provision(conn, `stuck-${crypto.randomUUID().slice(0, 6)}@example.com`);
+    await sessionEffects.deprovision(env, id, "test");
+    expect((await scim(conn, "PATCH", `/Users/${id}`, { schemas: [PATCH_OP], ...patch })).status).toBe(200);
+    expect((await checkSession(id, await openSession(id))).status).toBe("valid");
+  });
 });
 
 describe("a repeated active=true never undoes a concurrent deactivation", () => {
