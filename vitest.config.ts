@@ -10,6 +10,7 @@ export default defineConfig({
         bindings: {
           TEST_MIGRATIONS: await readD1Migrations(path.join(import.meta.dirname, "migrations")),
           ADMIN_TOKEN: "test-admin-token",
+          ACCESS_SECRETS_KEY: "test-access-secrets-key-0123456789abcdef",
           DEV_ROUTES: "true",
         },
       },

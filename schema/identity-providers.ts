@@ -9,6 +9,8 @@ export const identityProviders = sqliteTable("identity_providers", {
   type: text("type").notNull(),
   /** Non-secret OIDC settings (client_id, issuer, …) as JSON. */
   config: text("config").notNull().default("{}"),
+  /** The OIDC `client_secret`, AES-GCM encrypted under ACCESS_SECRETS_KEY (`src/lib/secret-box.ts`); write-only. */
+  clientSecretCiphertext: text("client_secret_ciphertext"),
   scimEnabled: integer("scim_enabled", { mode: "boolean" }).notNull().default(true),
   scimSecretHash: text("scim_secret_hash").notNull(),
   userDeprovision: integer("user_deprovision", { mode: "boolean" }).notNull().default(true),

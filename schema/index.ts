@@ -5,3 +5,4 @@ export * from "./logs";
 export * from "./sessions";
 export * from "./counts";
 export * from "./outbox";
+export * from "./access";

@@ -106,6 +106,7 @@ export async function createIdentityProvider(db: Database, actor: string, body: 
     name: input.name,
     type: input.type,
     config: JSON.stringify(input.config),
+    clientSecretCiphertext: null,
     scimEnabled: scimConfig.enabled,
     scimSecretHash: await sha256Hex(secret),
     userDeprovision: scimConfig.userDeprovision,

@@ -26,6 +26,7 @@ export function toConnectionRow(r: Record<string, unknown>): IdentityProviderRow
     name: r.name as string,
     type: r.type as string,
     config: r.config as string,
+    clientSecretCiphertext: (r.client_secret_ciphertext as string | null) ?? null,
     scimEnabled: r.scim_enabled === 1,
     scimSecretHash: r.scim_secret_hash as string,
     userDeprovision: r.user_deprovision === 1,

@@ -110,7 +110,7 @@ export function isReadOnlySql(sql: string): boolean {
 }
 
 /** Connection fields other than `id`, all served from the verified row. */
-const GUARDED_FIELDS = ["name", "type", "config", "scimEnabled", "scimSecretHash", "userDeprovision", "seatDeprovision", "identityUpdateBehavior", "createdAt", "updatedAt"] as const;
+const GUARDED_FIELDS = ["name", "type", "config", "clientSecretCiphertext", "scimEnabled", "scimSecretHash", "userDeprovision", "seatDeprovision", "identityUpdateBehavior", "createdAt", "updatedAt"] as const;
 // Compile-time check that the list above covers every column (a new column must be added here).
 type Unlisted = Exclude<keyof IdentityProviderRow, (typeof GUARDED_FIELDS)[number] | "id">;
 const everyFieldListed: [Unlisted] extends [never] ? true : never = true;
