@@ -26,6 +26,8 @@ export interface UserSessionsClient {
   revokeAll(reason: RevokeReason, actor: string): Promise<RevokeResult>;
   /** Revokes one session. */
   revokeSession(sessionId: string, reason: RevokeReason, actor?: string): Promise<RevokeResult>;
+  /** Ends one Access login: the session, its parent org session and every app session opened from that. */
+  revokeLogin(sessionId: string, reason: RevokeReason, actor?: string): Promise<RevokeResult>;
   /** Revokes the user's sessions of one Access app. */
   revokeApp(appId: string, reason: RevokeReason, actor?: string): Promise<RevokeResult>;
   /** Revokes everything and refuses new sessions until reactivated. */
@@ -55,6 +57,7 @@ export function sessionsFor(env: SessionsEnv, userId: string): UserSessionsClien
     check: (sessionId) => checkOrDeny(() => stub.check(sessionId)),
     revokeAll: (reason, actor) => stub.revokeAll(reason, actor),
     revokeSession: (sessionId, reason, actor) => stub.revokeSession(sessionId, reason, actor),
+    revokeLogin: (sessionId, reason, actor) => stub.revokeLogin(sessionId, reason, actor),
     revokeApp: (appId, reason, actor) => stub.revokeApp(appId, reason, actor),
     deprovision: (actor, directoryVersion) => stub.deprovision(actor, directoryVersion),
     setActive: (active, directoryVersion, heal) => stub.setActive(active, directoryVersion, heal),

@@ -59,6 +59,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `ALTER TABLE gate ADD COLUMN directory_version INTEGER NOT NULL DEFAULT 0`,
     `ALTER TABLE gate ADD COLUMN directory_decided_at INTEGER NOT NULL DEFAULT 0`,
   ],
+  [
+    // Access logins: an app session is opened from an org session (the team host's
+    // CF_Authorization) and names it as its parent, so a logout ends the whole login (the org
+    // session and every app session it opened) and nothing else (other browsers, Gateway devices).
+    `ALTER TABLE sessions ADD COLUMN parent_id TEXT`,
+    `CREATE INDEX sessions_parent ON sessions (parent_id) WHERE parent_id IS NOT NULL`,
+  ],
 ];
 
 /** The schema version this code writes; stored in `meta` so a future migration knows where to start. */

@@ -7,7 +7,9 @@ import { dispatchIdentityChange, forEachLimited } from "./fanout";
 import type { CreateSessionInput, CreateSessionResult, SessionInfo } from "./types";
 
 /** What opening a session needs: Access sessions may be org-wide; Gateway sessions belong to a device. */
-export type OpenSessionInput = { kind: "access"; appId?: string; ttlSeconds: number } | { kind: "gateway"; deviceId: string; ttlSeconds: number };
+export type OpenSessionInput =
+  | { kind: "access"; appId?: string; parentSessionId?: string; ttlSeconds: number }
+  | { kind: "gateway"; deviceId: string; ttlSeconds: number };
 
 interface UserFacts {
   id: string;

@@ -51,7 +51,12 @@ export interface IdentityInput {
 
 /** `createSession` input: Access sessions may be org-wide (no app); Gateway sessions belong to a device. */
 export type CreateSessionInput =
-  | { kind: "access"; appId?: string; ttlSeconds: number; identity?: IdentityInput }
+  /**
+   * `parentSessionId`: the org session an app session is opened from. The object opens the app
+   * session only while that parent is live (atomically, so a concurrent logout cannot be outrun),
+   * and never lets the child outlive it; `revokeLogin` ends parent and children together.
+   */
+  | { kind: "access"; appId?: string; parentSessionId?: string; ttlSeconds: number; identity?: IdentityInput }
   | { kind: "gateway"; deviceId: string; ttlSeconds: number; identity?: IdentityInput };
 
 /**
@@ -59,7 +64,7 @@ export type CreateSessionInput =
  * its groups before a change the object has already seen and cannot supply itself (a `no_action`
  * change keeps only its version); the caller re-reads the directory and tries again.
  */
-export type CreateSessionRefusal = "deprovisioned" | "inactive" | "stale_groups";
+export type CreateSessionRefusal = "deprovisioned" | "inactive" | "stale_groups" | "parent_ended";
 
 /** `createSession` result: a refusal is an expected outcome, not an exception. */
 export type CreateSessionResult =

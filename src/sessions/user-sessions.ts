@@ -57,14 +57,21 @@ export class UserSessions extends DurableObject<Env> {
     // Strictly after `reauthAfter`, so a session opened in the same millisecond as
     // `requireReauth` is not mistaken for one that predates it.
     const createdAt = Math.max(now, (this.#gate.reauthAfter ?? 0) + 1);
-    const expiresAt = createdAt + Math.round(input.ttlSeconds * 1000);
+    let expiresAt = createdAt + Math.round(input.ttlSeconds * 1000);
+    const parentId = input.kind === "access" ? (input.parentSessionId ?? null) : null;
+    if (parentId !== null) {
+      // The check and the insert run without an await between them, so no logout can land in between.
+      const parent = this.check(parentId);
+      if (parent.status !== "valid" || parent.appId !== null) return { ok: false, error: "parent_ended" };
+      expiresAt = Math.min(expiresAt, parent.expiresAt);
+    }
     const sessionId = crypto.randomUUID();
     const gate = input.identity ? withLoginIdentity(this.#gate, input.identity) : undefined;
     if (gate === "stale") return { ok: false, error: "stale_groups" };
     this.ctx.storage.transactionSync(() => {
       this.#sql.exec(
-        `INSERT INTO sessions (id, kind, app_id, device_id, created_at, expires_at, last_seen_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sessions (id, kind, app_id, device_id, created_at, expires_at, last_seen_at, parent_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         sessionId,
         input.kind,
         input.kind === "access" ? (input.appId ?? null) : null,
@@ -72,6 +79,7 @@ export class UserSessions extends DurableObject<Env> {
         createdAt,
         expiresAt,
         createdAt,
+        parentId,
       );
       if (gate) this.#setGate(gate, now);
     });
@@ -118,6 +126,20 @@ export class UserSessions extends DurableObject<Env> {
   /** Revokes one session; `revoked` is 0 when it was unknown, expired or already revoked. */
   async revokeSession(sessionId: string, reason: RevokeReason, actor = "system"): Promise<RevokeResult> {
     const revoked = this.#revoke("AND id = ?", [sessionId], reason, actor);
+    await this.#schedulePrune();
+    return { revoked };
+  }
+
+  /**
+   * Ends one Access login (`/cdn-cgi/access/logout`): the given session, its parent org session,
+   * and every session opened from that org session. Other logins (another browser) and Gateway
+   * devices are untouched. An unknown id revokes nothing.
+   */
+  async revokeLogin(sessionId: string, reason: RevokeReason, actor = "system"): Promise<RevokeResult> {
+    const row = this.#sql.exec<{ parent_id: string | null }>("SELECT parent_id FROM sessions WHERE id = ? AND kind = 'access'", sessionId).next().value;
+    if (!row) return { revoked: 0 };
+    const root = row.parent_id ?? sessionId;
+    const revoked = this.#revoke("AND kind = 'access' AND (id = ? OR parent_id = ?)", [root, root], reason, actor);
     await this.#schedulePrune();
     return { revoked };
   }

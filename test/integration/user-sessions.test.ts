@@ -434,8 +434,10 @@ describe("UserSessions: logins racing group changes (per-user groups_version)", 
     expect(await s.check(sid)).toMatchObject({ status: "valid", groupsVersion: 3, identity: { groups: [RISKY] } });
   });
 
-  /** Turns an object's storage back into what schema version 1 left (migrations 2 and 3 then run on wake). */
+  /** Turns an object's storage back into what schema version 1 left (migrations 2, 3 and 4 then run on wake). */
   function asSchemaV1(state: DurableObjectState): void {
+    state.storage.sql.exec("DROP INDEX sessions_parent");
+    state.storage.sql.exec("ALTER TABLE sessions DROP COLUMN parent_id");
     state.storage.sql.exec("ALTER TABLE gate DROP COLUMN directory_decided_at");
     state.storage.sql.exec("ALTER TABLE gate DROP COLUMN directory_version");
     state.storage.sql.exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'");
@@ -464,5 +466,53 @@ describe("UserSessions: logins racing group changes (per-user groups_version)", 
     await runInDurableObject(stubOf(userId), (_instance, state) => asSchemaV1(state));
     await evictDurableObject(stubOf(userId));
     expect(await s.gate()).toMatchObject({ groupsVersion: 7, snapshotVersion: 7 });
+  });
+});
+
+describe("UserSessions: Access logins (org session and the app sessions opened from it)", () => {
+  const ORG: CreateSessionInput = { kind: "access", ttlSeconds: 3600 };
+
+  it("an app session opens only from a live org session, and never outlives it", async () => {
+    const userId = newUser();
+    const org = await open(userId, { ...ORG, ttlSeconds: 120 });
+    const app = await sessionsFor(env, userId).createSession({ kind: "access", appId: "app-a", parentSessionId: org, ttlSeconds: 3600 });
+    expect(app.ok).toBe(true);
+    const orgCheck = await checkSession(env, userId, org);
+    expect(app.ok && orgCheck.status === "valid" && app.expiresAt).toBe(orgCheck.status === "valid" && orgCheck.expiresAt);
+
+    await sessionsFor(env, userId).revokeSession(org, "logout");
+    expect(await sessionsFor(env, userId).createSession({ kind: "access", appId: "app-b", parentSessionId: org, ttlSeconds: 60 })).toEqual({ ok: false, error: "parent_ended" });
+    // An app session is no parent: only org sessions open others.
+    const org2 = await open(userId, ORG);
+    const child = await open(userId, { kind: "access", appId: "app-a", parentSessionId: org2, ttlSeconds: 60 });
+    expect(await sessionsFor(env, userId).createSession({ kind: "access", appId: "app-b", parentSessionId: child, ttlSeconds: 60 })).toEqual({ ok: false, error: "parent_ended" });
+    expect(await sessionsFor(env, userId).createSession({ kind: "access", appId: "app-b", parentSessionId: "no-such-session", ttlSeconds: 60 })).toEqual({ ok: false, error: "parent_ended" });
+  });
+
+  it("logout from any app ends that login everywhere, and only that login", async () => {
+    const userId = newUser();
+    const org = await open(userId, ORG);
+    const appA = await open(userId, { kind: "access", appId: "app-a", parentSessionId: org, ttlSeconds: 60 });
+    const appB = await open(userId, { kind: "access", appId: "app-b", parentSessionId: org, ttlSeconds: 60 });
+    const otherBrowser = await open(userId, ORG);
+    const otherApp = await open(userId, { kind: "access", appId: "app-a", parentSessionId: otherBrowser, ttlSeconds: 60 });
+    const device = await open(userId, GATEWAY);
+
+    expect(await sessionsFor(env, userId).revokeLogin(appB, "logout", "user")).toEqual({ revoked: 3 });
+    for (const id of [org, appA, appB]) expect(await checkSession(env, userId, id)).toEqual({ status: "revoked", reason: "logout" });
+    for (const id of [otherBrowser, otherApp, device]) expect((await checkSession(env, userId, id)).status).toBe("valid");
+    expect(await sessionsFor(env, userId).revokeLogin("unknown", "logout")).toEqual({ revoked: 0 });
+    expect(await sessionsFor(env, userId).revokeLogin(device, "logout")).toEqual({ revoked: 0 });
+  });
+
+  it("a logout racing app-session opens leaves no live session of that login", async () => {
+    const userId = newUser();
+    const org = await open(userId, ORG);
+    const s = sessionsFor(env, userId);
+    const opens = Array.from({ length: 10 }, (_, i) => s.createSession({ kind: "access", appId: `app-${i}`, parentSessionId: org, ttlSeconds: 60 }));
+    const [logout] = await Promise.all([s.revokeLogin(org, "logout"), ...opens]);
+    expect(logout.revoked).toBeGreaterThanOrEqual(1);
+    const live = (await s.listSessions()).filter((x) => x.kind === "access");
+    expect(live).toEqual([]);
   });
 });
