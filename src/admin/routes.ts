@@ -8,6 +8,8 @@ import { parseLogQuery, queryProvisioningLog } from "../logs/provisioning-log";
 import { z } from "zod";
 import { apiErrors, envelope } from "../http/api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
+import { accessRoutes } from "./access-routes";
+import { accessKeyRoutes } from "../access/tokens/routes";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
@@ -36,7 +38,7 @@ async function jsonBody(req: Request): Promise<unknown> {
 const base = (c: { var: AppEnv["Variables"]; req: { url: string } }) => baseUrlFor(c.var.config, c.req.url);
 
 adminRoutes.post("/access/identity_providers", async (c) => {
-  const { row, secret } = await createIdentityProvider(database(c.env), c.var.actor, await jsonBody(c.req.raw));
+  const { row, secret } = await createIdentityProvider(c.env, c.var.actor, await jsonBody(c.req.raw));
   return c.json(envelope(renderIdentityProvider(row, base(c), secret)));
 });
 adminRoutes.get("/access/identity_providers", async (c) => {
@@ -48,7 +50,7 @@ adminRoutes.get("/access/identity_providers/:id", async (c) => {
 });
 for (const method of ["put", "patch"] as const) {
   adminRoutes[method]("/access/identity_providers/:id", async (c) => {
-    const row = await updateIdentityProvider(database(c.env), c.var.actor, c.req.param("id"), await jsonBody(c.req.raw));
+    const row = await updateIdentityProvider(c.env, c.var.actor, c.req.param("id"), await jsonBody(c.req.raw));
     return c.json(envelope(renderIdentityProvider(row, base(c))));
   });
 }
@@ -143,6 +145,11 @@ adminRoutes.get("/audit_logs", async (c) => {
   const { target_id, ...rest } = parsed.data;
   return c.json(envelope(await queryAuditLog(c.env.DB, { ...rest, targetId: target_id })));
 });
+
+// Access apps, policies, reusable groups and the simulator (src/admin/access-routes.ts).
+adminRoutes.route("/", accessRoutes);
+// Access signing keys: rotation settings and rotate-now (src/access/tokens/routes.ts).
+adminRoutes.route("/", accessKeyRoutes);
 
 adminRoutes.all("*", () => {
   throw apiErrors.notFound("Route");
