@@ -4,33 +4,14 @@ import { identityProviders } from "../../schema";
 import { scimBaseUrl } from "../config";
 import { database, nowIso, type Database, type IdentityProviderRow as IdpRow } from "../db";
 import { randomSecret, sha256Hex } from "../lib/crypto";
+import { sealSecret } from "../lib/secret-box";
+import { IdpConfigError, prepareIdpConfig, type IdpType } from "../access/oidc/config";
 import { apiErrors } from "../http/api-error";
 import { auditInsert, auditStatement } from "../logs/audit";
 import { drainOutbox } from "../sessions/outbox";
 
 const idpTypes = ["azureAD", "okta", "oidc"] as const;
 const updateBehaviors = ["automatic", "reauth", "no_action"] as const;
-
-/**
- * Non-secret IdP settings (Cloudflare's `config` object). OIDC client secrets need encryption at
- * rest (AES-GCM with a Worker-secret key, docs/architecture.md), which arrives with Access login; until then
- * they are refused rather than stored in clear.
- */
-const configSchema = z
-  .object({
-    client_id: z.string().max(512).optional(),
-    auth_url: z.url().optional(),
-    token_url: z.url().optional(),
-    certs_url: z.url().optional(),
-    issuer_url: z.url().optional(),
-    directory_id: z.string().max(128).optional(),
-    okta_account: z.url().optional(),
-    scopes: z.array(z.string().max(128)).max(32).optional(),
-    claims: z.array(z.string().max(128)).max(64).optional(),
-    pkce_enabled: z.boolean().optional(),
-    email_claim_name: z.string().max(128).optional(),
-  })
-  .strict();
 
 const scimConfigSchema = z
   .object({
@@ -44,18 +25,24 @@ const scimConfigSchema = z
 const createSchema = z.object({
   name: z.string().trim().min(1).max(200),
   type: z.enum(idpTypes),
-  config: configSchema.default({}),
+  // Validated per type by prepareIdpConfig (src/access/oidc/config.ts).
+  config: z.unknown().optional(),
   scim_config: scimConfigSchema.default({}),
 });
 
 const updateSchema = z.object({
   name: z.string().trim().min(1).max(200).optional(),
   type: z.enum(idpTypes).optional(),
-  config: configSchema.optional(),
+  config: z.unknown().optional(),
   scim_config: scimConfigSchema.optional(),
 });
 
-/** The admin-facing view of a connection (Cloudflare's identity provider shape); never includes the secret hash. */
+/**
+ * The admin-facing view of a connection (Cloudflare's identity provider shape). Never includes the
+ * SCIM secret's hash, nor the OIDC `client_secret`: it is write-only, kept only as ciphertext in
+ * `client_secret_ciphertext` (never in `config`), and left out of every response rather than masked,
+ * so a GET body sent back as a PUT cannot overwrite the secret with a placeholder.
+ */
 export function renderIdentityProvider(row: IdpRow, baseUrl: string, secret?: string) {
   return {
     id: row.id,
@@ -89,8 +76,24 @@ function checkScimConfig(userDeprovision: boolean, seatDeprovision: boolean): vo
   if (seatDeprovision && !userDeprovision) throw apiErrors.invalid("scim_config.seat_deprovision requires scim_config.user_deprovision");
 }
 
+/**
+ * Validates and completes `config` for the connection's type (400 on a bad field or a failed
+ * discovery), and seals its `client_secret` (if given) for the connection `id`.
+ */
+async function prepareConfig(env: Env, id: string, type: IdpType, config: unknown): Promise<{ config: string; clientSecretCiphertext: string | undefined }> {
+  try {
+    const prepared = await prepareIdpConfig(env, type, config);
+    const ciphertext = prepared.clientSecret === undefined ? undefined : await sealSecret(env.ACCESS_SECRETS_KEY, "idp_client_secret", id, prepared.clientSecret);
+    return { config: JSON.stringify(prepared.config), clientSecretCiphertext: ciphertext };
+  } catch (error) {
+    if (error instanceof IdpConfigError) throw apiErrors.invalid(error.message);
+    throw error;
+  }
+}
+
 /** Creates a connection and its SCIM secret; the secret is returned once and only its SHA-256 is kept. */
-export async function createIdentityProvider(db: Database, actor: string, body: unknown) {
+export async function createIdentityProvider(env: Env, actor: string, body: unknown) {
+  const db = database(env);
   const input = parseBody(createSchema, body);
   const scimConfig = {
     enabled: input.scim_config.enabled ?? true,
@@ -99,14 +102,16 @@ export async function createIdentityProvider(db: Database, actor: string, body: 
     identityUpdateBehavior: input.scim_config.identity_update_behavior ?? "automatic",
   };
   checkScimConfig(scimConfig.userDeprovision, scimConfig.seatDeprovision);
+  const id = crypto.randomUUID();
+  const prepared = await prepareConfig(env, id, input.type, input.config ?? {});
   const secret = randomSecret();
   const now = nowIso();
   const row: IdpRow = {
-    id: crypto.randomUUID(),
+    id,
     name: input.name,
     type: input.type,
-    config: JSON.stringify(input.config),
-    clientSecretCiphertext: null,
+    config: prepared.config,
+    clientSecretCiphertext: prepared.clientSecretCiphertext ?? null,
     scimEnabled: scimConfig.enabled,
     scimSecretHash: await sha256Hex(secret),
     userDeprovision: scimConfig.userDeprovision,
@@ -117,7 +122,7 @@ export async function createIdentityProvider(db: Database, actor: string, body: 
   };
   await db.batch([
     db.insert(identityProviders).values(row),
-    auditInsert(db, { actor, action: "identity_provider.create", targetType: "identity_provider", targetId: row.id, details: { name: row.name, type: row.type } }),
+    auditInsert(db, { actor, action: "identity_provider.create", targetType: "identity_provider", targetId: row.id, details: { name: row.name, type: row.type, client_secret: row.clientSecretCiphertext ? "set" : "none" } }),
   ]);
   return { row, secret };
 }
@@ -134,16 +139,24 @@ export async function getIdentityProvider(db: Database, id: string): Promise<Idp
   return row;
 }
 
-/** Partial update (PATCH) or full update (PUT: the same fields, all given) of a connection's settings. */
-export async function updateIdentityProvider(db: Database, actor: string, id: string, body: unknown): Promise<IdpRow> {
+/**
+ * Partial update (PATCH) or full update (PUT: the same fields, all given) of a connection's settings.
+ * A given `config` replaces the stored one; without `client_secret` the stored secret is kept. A
+ * changed `type` re-validates the stored config for the new type.
+ */
+export async function updateIdentityProvider(env: Env, actor: string, id: string, body: unknown): Promise<IdpRow> {
+  const db = database(env);
   const input = parseBody(updateSchema, body);
   const current = await getIdentityProvider(db, id);
   const sc = input.scim_config ?? {};
+  const type = input.type ?? (current.type as IdpType);
+  const prepared = input.config !== undefined || input.type !== undefined ? await prepareConfig(env, id, type, input.config ?? JSON.parse(current.config)) : null;
   const next: IdpRow = {
     ...current,
     name: input.name ?? current.name,
-    type: input.type ?? current.type,
-    config: input.config ? JSON.stringify(input.config) : current.config,
+    type,
+    config: prepared?.config ?? current.config,
+    clientSecretCiphertext: prepared?.clientSecretCiphertext ?? current.clientSecretCiphertext,
     scimEnabled: sc.enabled ?? current.scimEnabled,
     userDeprovision: sc.user_deprovision ?? current.userDeprovision,
     seatDeprovision: sc.seat_deprovision ?? current.seatDeprovision,
@@ -154,7 +167,7 @@ export async function updateIdentityProvider(db: Database, actor: string, id: st
   const { id: _id, createdAt: _c, scimSecretHash: _s, ...changes } = next;
   await db.batch([
     db.update(identityProviders).set(changes).where(eq(identityProviders.id, id)),
-    auditInsert(db, { actor, action: "identity_provider.update", targetType: "identity_provider", targetId: id, details: { fields: Object.keys(input) } }),
+    auditInsert(db, { actor, action: "identity_provider.update", targetType: "identity_provider", targetId: id, details: { fields: Object.keys(input), ...(prepared?.clientSecretCiphertext ? { client_secret: "replaced" } : {}) } }),
   ]);
   return next;
 }
