@@ -12,6 +12,8 @@ export default defineConfig({
           ADMIN_TOKEN: "test-admin-token",
           ACCESS_SECRETS_KEY: "test-access-secrets-key-0123456789abcdef",
           DEV_ROUTES: "true",
+          // The team host: app hosts send browsers here to log in (test/helpers.ts ORIGIN).
+          PUBLIC_BASE_URL: "https://edge.test",
         },
       },
     })),

@@ -7,6 +7,10 @@ import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
 import { scimRoutes } from "./directory/routes";
 import { devRoutes } from "./dev/routes";
 import { ScimError } from "./scim/errors";
+import { accessRouting } from "./access/routing";
+import { teamRoutes } from "./access/login/routes";
+import { TeamHostUnknown } from "./access/login/team";
+import { page } from "./access/pages";
 
 
 /**
@@ -21,7 +25,9 @@ app.use("*", async (c, next) => {
   await next();
 });
 
+app.use("*", accessRouting);
 app.get("/healthz", (c) => c.json({ ok: true }));
+app.route("/cdn-cgi/access", teamRoutes);
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);
 app.route("/__dev", devRoutes);
@@ -39,6 +45,10 @@ app.onError((error, c) => {
     return c.json(new ApiError(error.status, error.status >= 500 ? 5000 : 10001, error.message).toJSON(), error.status as 400);
   }
   if (error instanceof ApiError) return c.json(error.toJSON(), error.status as 400);
+  if (error instanceof TeamHostUnknown) {
+    console.error(error.message);
+    return page(500, "Access is not configured", "This deployment does not know its team host yet (PUBLIC_BASE_URL). Ask your administrator.");
+  }
   // An unexpected fault (D1 or a Durable Object unavailable): 5xx, so IdPs retry. No request data is logged.
   console.error("request failed", error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   if (isScimPath(c.req.url)) return scimError(new ScimError(500, "Internal error; the request can be retried"));

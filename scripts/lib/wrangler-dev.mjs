@@ -204,14 +204,22 @@ export async function startWranglerDev(o = {}) {
   if (o.persistTo) args.push("--persist-to", o.persistTo);
   if (o.envFile) args.push("--env-file", o.envFile);
   args.push(...(o.args ?? []));
+  // Access needs the team host (PUBLIC_BASE_URL): app hosts send browsers there to log in. Locally
+  // that is this server, unless the caller names one.
+  const vars = { ...(o.vars ?? {}) };
+  const publicBaseUrlGiven = (o.args ?? []).some((a) => /^(--var=)?PUBLIC_BASE_URL:/.test(a));
+  if (!("PUBLIC_BASE_URL" in vars) && !publicBaseUrlGiven) {
+    const host = ip === "0.0.0.0" || ip === "::" ? "127.0.0.1" : ip.includes(":") ? `[${ip}]` : ip;
+    vars.PUBLIC_BASE_URL = `http://${host}:${port}`;
+  }
   // Last: yargs array options are greedy, so `--var A:1 <positional>` would swallow the positional.
-  for (const [k, v] of Object.entries(o.vars ?? {})) args.push("--var", `${k}:${v}`);
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
 
   // With --env-file (and [secrets] in wrangler.toml) wrangler also reads process.env, and an
   // inherited variable beats the file and --var. Drop those names so the caller's values win.
   const env = wranglerEnv(cwd, o.env);
   if (o.envFile) {
-    for (const key of [...Object.keys(readDotVars(path.resolve(cwd, o.envFile))), ...Object.keys(o.vars ?? {})]) {
+    for (const key of [...Object.keys(readDotVars(path.resolve(cwd, o.envFile))), ...Object.keys(vars)]) {
       if (!(key in (o.env ?? {}))) delete env[key];
     }
   }

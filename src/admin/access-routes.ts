@@ -10,6 +10,7 @@ import { jsonBody } from "../access/apps/input";
 import { createPolicy, deletePolicy, getPolicies, getPolicy, updatePolicy } from "../access/apps/policies";
 import { simulate } from "../access/apps/simulate";
 import { renderApp, renderGroup, renderPolicy } from "../access/apps/types";
+import { invalidateAppHosts } from "../access/routing";
 import { revokeAppTokens } from "../sessions/service";
 
 /**
@@ -23,6 +24,13 @@ accessRoutes.use("/access/apps/*", requireAdmin);
 accessRoutes.use("/access/apps", requireAdmin);
 accessRoutes.use("/access/groups/*", requireAdmin);
 accessRoutes.use("/access/groups", requireAdmin);
+// An app write may add or remove an app host: this isolate's router learns it at once (others within seconds).
+for (const path of ["/access/apps", "/access/apps/*"]) {
+  accessRoutes.use(path, async (c, next) => {
+    await next();
+    if (c.req.method !== "GET") invalidateAppHosts();
+  });
+}
 
 type Ctx = { env: Env; var: AppEnv["Variables"]; req: { url: string } };
 
