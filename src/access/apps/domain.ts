@@ -19,6 +19,7 @@ export interface NormalisedDomain {
 
 /** The `host[:port]` part: a lower-case DNS name and an optional non-default port. */
 function normaliseHost(raw: string): { host: string } | { error: string } {
+  if (raw.startsWith("[")) return { error: `"${raw}" is not a host name: IPv6 literals are not supported, use a DNS name` };
   const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(raw);
   if (!m) return { error: "must be a host name with an optional port (app.example.com, app.example.com:8443)" };
   const name = (m[1] as string).toLowerCase();
