@@ -1,6 +1,7 @@
 import { app } from "./app";
 import { readConfig } from "./config";
 import { database } from "./db";
+import { rotateIfDue } from "./access/tokens/keys";
 import { pruneProvisioningLog } from "./logs/provisioning-log";
 import { consumeDeadLetters } from "./sessions/dead-letters";
 import { redriveOutbox } from "./sessions/outbox";
@@ -22,7 +23,8 @@ export default {
    * Every run re-drives session work left in `identity_outbox` (a fan-out whose dispatch failed),
    * so a lost dispatch delays a revocation by one cron interval at most, never forever. The daily
    * run (wrangler.toml [triggers]: any cron but REDRIVE_CRON) also does housekeeping: bounded provisioning-log
-   * retention, and `PRAGMA optimize` so SQLite's planner has fresh statistics (D1 docs).
+   * retention, `PRAGMA optimize` so SQLite's planner has fresh statistics (D1 docs), and Access signing-key
+   * rotation when the key is older than `key_rotation_interval_days` (pruning keys whose tokens have expired).
    */
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(
@@ -32,6 +34,7 @@ export default {
         if (controller.cron === REDRIVE_CRON) return;
         await pruneProvisioningLog(database(env), readConfig(env).logRetentionDays);
         await env.DB.prepare("PRAGMA optimize").run();
+        await rotateIfDue(env, controller.scheduledTime);
       })(),
     );
   },

@@ -324,9 +324,10 @@ export interface KeySettings {
 }
 
 /** The rotation settings and when the current key (made on first use) was made. */
-export async function keySettings(env: Env, now = Date.now()): Promise<KeySettings> {
+export async function keySettings(env: Env): Promise<KeySettings> {
   const current = await loadOrCreateCurrentKey(env);
   const interval = await rotationIntervalDays(env.DB);
+  const now = Date.now(); // after the reads: a key made just now must not look a day ahead
   const dueAt = Date.parse(current.created_at) + interval * DAY_MS;
   return {
     key_rotation_interval_days: interval,
