@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findAppForRequest, getAppById, listAppHosts } from "../../src/access/apps/lookup";
-import { admin, createConnection, recordingD1, scim, type TestConnection } from "../helpers";
+import { activeSessions, openSession } from "../../src/sessions/service";
+import { admin, createConnection, provisionUser, recordingD1, scim, type TestConnection } from "../helpers";
 
 type Json = Record<string, any>;
 
@@ -144,6 +145,22 @@ describe("Access applications API", () => {
     }
     expect(await env.DB.prepare("SELECT count(*) AS n FROM access_apps WHERE host = ?").bind(domain).first("n")).toBe(1);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM audit_log WHERE action = 'access_app.create' AND details LIKE ?").bind(`%${domain}%`).first("n")).toBe(1);
+  });
+
+  it("deleting an app revokes the sessions opened for it, and only those", async () => {
+    const conn = await createConnection();
+    const u = await provisionUser(conn);
+    const app = await createApp();
+    const keep = await createApp();
+    for (const appId of [app.id, keep.id]) {
+      const opened = await openSession(env, u.id, { kind: "access", appId, ttlSeconds: 3600 });
+      expect(opened.ok).toBe(true);
+    }
+    expect((await activeSessions(env, u.id)).map((s) => s.appId).sort()).toEqual([app.id, keep.id].sort());
+    const res = await call("DELETE", `/access/apps/${app.id}`);
+    expect(res.status).toBe(200);
+    expect(res.body.revoked).toEqual({ users: 1, mode: "inline" });
+    expect((await activeSessions(env, u.id)).map((s) => s.appId)).toEqual([keep.id]);
   });
 
   it("404s unknown apps", async () => {
@@ -292,6 +309,26 @@ describe("reusable Access groups API", () => {
     expect((await call("DELETE", `/access/groups/${outer.id}`)).status).toBe(200);
     expect((await call("DELETE", `/access/groups/${g.id}`)).status).toBe(200);
     expect((await call("GET", `/access/groups/${g.id}`)).status).toBe(404);
+  });
+});
+
+describe("reusable groups under concurrency", () => {
+  it("a group deleted while a policy naming it is saved: never a policy left naming a missing group, never a 5xx", async () => {
+    const app = await createApp();
+    for (let i = 0; i < 8; i++) {
+      const g = (await call("POST", "/access/groups", { name: `racy-${uniq()}`, include: [{ everyone: {} }] })).body.result;
+      const [del, pol] = await Promise.all([
+        call("DELETE", `/access/groups/${g.id}`),
+        call("POST", `/access/apps/${app.id}/policies`, { name: `p${i}`, decision: "allow", include: [{ everyone: {} }], exclude: [{ group: { id: g.id } }] }),
+      ]);
+      expect([del.status, pol.status].every((s) => s < 500), JSON.stringify([del.body, pol.body])).toBe(true);
+      const groupExists = (await env.DB.prepare("SELECT count(*) AS n FROM access_groups WHERE id = ?").bind(g.id).first("n")) === 1;
+      const policyExists = pol.status === 200;
+      // Exactly one of the two writes wins; a policy never outlives the group it excludes.
+      expect(groupExists).toBe(policyExists);
+      expect(del.status === 200).toBe(!policyExists);
+      if (policyExists) await call("DELETE", `/access/apps/${app.id}/policies/${pol.body.result.id}`);
+    }
   });
 });
 
