@@ -12,13 +12,15 @@
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from "jose";
 import { openSecret, sealSecret } from "../../lib/secret-box";
 import { auditStatement } from "../../logs/audit";
+import { MAX_SESSION_SECONDS, parseDuration } from "../apps/duration";
 import { selfSignedCertificatePem } from "./cert";
 
 /**
- * The longest token lifetime `signAccessToken` accepts (a little over Cloudflare's longest session
- * duration, 1 month = 730h). A rotated key stays published for at most this long.
+ * The longest token lifetime `signAccessToken` accepts: the longest session an app or policy may
+ * set (730h, Cloudflare's "1 month") plus a day of slack for rounding and the org session.
+ * A rotated key stays published for at most this long.
  */
-export const MAX_TOKEN_LIFETIME_SECONDS = 31 * 86_400;
+export const MAX_TOKEN_LIFETIME_SECONDS = MAX_SESSION_SECONDS + 86_400;
 /** Cloudflare rotates Access signing keys every 6 weeks by default. */
 export const DEFAULT_ROTATION_INTERVAL_DAYS = 42;
 /** Cloudflare's bounds for `key_rotation_interval_days`. */
@@ -26,7 +28,10 @@ export const ROTATION_INTERVAL_BOUNDS = { min: 21, max: 365 } as const;
 const ROTATION_SETTING = "key_rotation_interval_days";
 /** Session length assumed when no app or policy says more (Cloudflare's default `24h`). */
 const DEFAULT_SESSION_SECONDS = 86_400;
-/** Published keys' slack past the last expiry, for verifiers' clock tolerance. */
+/**
+ * Published keys' slack past the last expiry: other isolates keep signing with their cached key
+ * for up to CACHE_TTL_MS after a rotation, and verifiers allow some clock skew.
+ */
 const RETIRE_MARGIN_SECONDS = 300;
 /** The certificate outlives any key: longest rotation interval + longest retirement. */
 const CERT_VALIDITY_DAYS = ROTATION_INTERVAL_BOUNDS.max + 35;
@@ -228,14 +233,6 @@ export async function publishedKey(env: Env, kid: string): Promise<{ key: Publis
 
 // ---- Rotation.
 
-/** Go duration (`24h`, `1h30m`, `90s`) → seconds; null when unparseable. */
-function durationSeconds(s: string): number | null {
-  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
-  const parts = [...s.trim().matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== s.trim()) return null;
-  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]!]!, 0);
-}
-
 /**
  * How long a key's tokens can outlive its rotation: the longest session any app or policy grants
  * (at least Cloudflare's default 24h), capped at MAX_TOKEN_LIFETIME_SECONDS, which signing
@@ -246,7 +243,7 @@ export async function longestSessionSeconds(db: D1Database): Promise<number> {
     .prepare("SELECT session_duration AS d FROM access_apps UNION SELECT session_duration FROM access_policies WHERE session_duration IS NOT NULL")
     .all<{ d: string }>();
   let longest = DEFAULT_SESSION_SECONDS;
-  for (const { d } of results) longest = Math.max(longest, durationSeconds(d) ?? MAX_TOKEN_LIFETIME_SECONDS);
+  for (const { d } of results) longest = Math.max(longest, parseDuration(d) ?? MAX_TOKEN_LIFETIME_SECONDS);
   return Math.min(longest, MAX_TOKEN_LIFETIME_SECONDS);
 }
 
