@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { findAppForRequest, getAppById, listAppHosts } from "../../src/access/apps/lookup";
 import { activeSessions, openSession } from "../../src/sessions/service";
-import { admin, createConnection, provisionUser, recordingD1, scim, type TestConnection } from "../helpers";
+import { admin, createConnection, ORIGIN, provisionUser, recordingD1, scim, type TestConnection } from "../helpers";
 
 type Json = Record<string, any>;
 
@@ -43,6 +43,17 @@ async function scimGroup(conn: TestConnection, displayName: string, externalId?:
 }
 
 describe("Access applications API", () => {
+  it.each([
+    ["GET", "/access/apps"],
+    ["POST", "/access/apps"],
+    ["GET", "/access/apps/x/policies"],
+    ["POST", "/access/apps/x/simulate"],
+    ["DELETE", "/access/groups/x"],
+  ])("%s %s without the admin token is a 401", async (method, path) => {
+    const res = await exports.default.fetch(`${ORIGIN}/api/v1${path}`, { method, headers: { authorization: "Bearer wrong" } });
+    expect(res.status).toBe(401);
+  });
+
   it("creates, reads, lists, updates and deletes an app in Cloudflare's shape; aud never changes", async () => {
     const idp = await createConnection();
     const created = await call("POST", "/access/apps", {
