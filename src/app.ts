@@ -6,6 +6,7 @@ import { readConfig } from "./config";
 import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
 import { scimRoutes } from "./directory/routes";
 import { devRoutes } from "./dev/routes";
+import { devIdpRoutes } from "./dev/idp";
 import { ScimError } from "./scim/errors";
 import { accessRouting } from "./access/routing";
 import { teamRoutes } from "./access/login/routes";
@@ -30,6 +31,9 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/cdn-cgi/access", teamRoutes);
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);
+// The development IdP has its own DEV_ROUTES gate and no admin token (a browser signs in through it);
+// mounted before /__dev so its handlers answer before that sub-app's admin-token middleware.
+app.route("/__dev/idp", devIdpRoutes);
 app.route("/__dev", devRoutes);
 
 const isScimPath = (url: string) => /^\/populations\/[^/]+\/scim\/v2(\/|$)/.test(new URL(url).pathname);

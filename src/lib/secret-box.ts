@@ -14,7 +14,7 @@ const HKDF_INFO = encoder.encode("zt-identity-edge secret-box v1");
 const MIN_SECRET_LENGTH = 32;
 
 /** What a stored secret is: part of the additional data, so values cannot be swapped between uses. */
-export type SecretPurpose = "idp_client_secret" | "access_signing_key" | "login_state";
+export type SecretPurpose = "idp_client_secret" | "access_signing_key" | "login_state" | "dev_idp_key" | "dev_idp_code";
 
 const keys = new Map<string, Promise<CryptoKey>>();
 
