@@ -39,6 +39,7 @@ export function createOrigin(audience: () => string) {
         return new Response("bad assertion", { status: 403 });
       }
     }
+    if (new URL(request.url).pathname === "/redirect-me") return new Response(null, { status: 302, headers: { location: "/somewhere-else" } });
     return Response.json({ path: new URL(request.url).pathname, email: hit.claims?.email ?? null });
   };
   return { hits, handle, refreshKeys: () => void (jwks = null) };
