@@ -7,6 +7,7 @@ import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
 import { scimRoutes } from "./directory/routes";
 import { devRoutes } from "./dev/routes";
 import { devIdpRoutes } from "./dev/idp";
+import { devEchoRoutes } from "./dev/echo";
 import { ScimError } from "./scim/errors";
 import { accessRouting } from "./access/routing";
 import { teamRoutes } from "./access/login/routes";
@@ -34,6 +35,7 @@ app.route("/api/v1", adminRoutes);
 // The development IdP has its own DEV_ROUTES gate and no admin token (a browser signs in through it);
 // mounted before /__dev so its handlers answer before that sub-app's admin-token middleware.
 app.route("/__dev/idp", devIdpRoutes);
+app.route("/__dev/echo", devEchoRoutes); // the development origin: also no admin token (the proxy calls it)
 app.route("/__dev", devRoutes);
 
 const isScimPath = (url: string) => /^\/populations\/[^/]+\/scim\/v2(\/|$)/.test(new URL(url).pathname);
