@@ -99,7 +99,6 @@ export async function prepareIdpConfig(env: Env, type: IdpType, raw: unknown): P
   const devRoutes = env.DEV_ROUTES === "true";
   const { client_secret: clientSecret, ...config } = parsed.data as IdpConfig;
   for (const field of ["issuer_url", "auth_url", "token_url", "certs_url", "okta_account"] as const) checkUrl(field, config[field], devRoutes);
-  if (config.email_claim_name === undefined) delete config.email_claim_name;
   const login = config.client_id !== undefined;
 
   if (type === "azureAD" && config.directory_id !== undefined) {
@@ -137,7 +136,7 @@ async function discover(env: Env, config: IdpConfig): Promise<void> {
     const response = await discoveryRequest(issuer, oauthOptions(env, issuer));
     as = await processDiscoveryResponse(issuer, response);
   } catch (error) {
-    return fail(`config.issuer_url: OpenID discovery at ${issuer.href.replace(/\/$/, "")}/.well-known/openid-configuration failed (${describe(error)})`);
+    return fail(`config.issuer_url: OpenID discovery at ${issuer.href.replace(/\/$/, "")}/.well-known/openid-configuration failed (${reason(error)})`);
   }
   // Tokens carry the issuer exactly as the provider spells it (a trailing slash matters to the
   // ID token `iss` comparison, which is exact), so keep the document's spelling.
@@ -163,12 +162,12 @@ async function entraTenantIssuer(env: Env, domain: string): Promise<string> {
     await processDiscoveryResponse(new URL(issuer), response);
     return issuer.toLowerCase();
   } catch (error) {
-    return fail(`config.directory_id: could not resolve the Entra ID tenant for ${domain} (${describe(error)})`);
+    return fail(`config.directory_id: could not resolve the Entra ID tenant for ${domain} (${reason(error)})`);
   }
 }
 
 /** A short, secret-free description of a failure. */
-export function describe(error: unknown): string {
+function reason(error: unknown): string {
   if (error instanceof Error) return error.message.slice(0, 200);
   return "unknown error";
 }
