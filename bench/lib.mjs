@@ -64,7 +64,8 @@ export async function startServer({ label = "bench", log = console.log } = {}) {
   const persistTo = path.join(dir, "state");
   const envFile = path.join(dir, "bench.vars");
   const token = randomHex(32);
-  writeFileSync(envFile, `ADMIN_TOKEN=${token}\n`, { mode: 0o600 });
+  // ACCESS_SECRETS_KEY seals OIDC client secrets and Access signing keys (src/lib/secret-box.ts).
+  writeFileSync(envFile, `ADMIN_TOKEN=${token}\nACCESS_SECRETS_KEY=${randomHex(32)}\n`, { mode: 0o600 });
   let server;
   const handle = {
     baseUrl: undefined,

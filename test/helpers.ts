@@ -1,4 +1,6 @@
 import { env, exports } from "cloudflare:workers";
+import { sessionsFor } from "../src/sessions/client";
+import { openSession as openSessionWithService } from "../src/sessions/service";
 
 export const ORIGIN = "https://edge.test";
 export const ADMIN_TOKEN = "test-admin-token";
@@ -63,17 +65,21 @@ export async function dumpDirectory(): Promise<Record<string, unknown[]>> {
   return out;
 }
 
-/** Opens a session through the development route (Access login arrives with its own issue). */
+/**
+ * Opens a session for `userId` through the session service, as an Access login does after the
+ * directory match (src/sessions/service.ts). A refusal throws `openSession refused (403): <reason>`
+ * — the reason is the service's (`inactive`, `deprovisioned`, `unknown_user`, …).
+ */
 export async function openSession(userId: string, kind: "access" | "gateway" = "access", extra: { app_id?: string; device_id?: string } = {}): Promise<string> {
-  const res = await admin("POST", "/__dev/sessions", { user_id: userId, kind, ...(kind === "gateway" ? { device_id: "dev-1" } : {}), ...extra });
-  if (res.status !== 200) throw new Error(`openSession: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { result: { session_id: string } }).result.session_id;
+  const input = kind === "access" ? { kind, appId: extra.app_id, ttlSeconds: 3600 } : { kind, deviceId: extra.device_id ?? "dev-1", ttlSeconds: 3600 };
+  const result = await openSessionWithService(env, userId, input);
+  if (!result.ok) throw new Error(`openSession refused (403): ${result.error}`);
+  return result.sessionId;
 }
 
-/** Checks a session through the development route: the status the protected-request path would see. */
+/** Checks a session in the user's Durable Object: the status every protected request sees (fails closed as `unavailable`). */
 export async function checkSession(userId: string, sessionId: string): Promise<{ status: string; [k: string]: unknown }> {
-  const res = await admin("GET", `/__dev/sessions/check?user_id=${encodeURIComponent(userId)}&session_id=${encodeURIComponent(sessionId)}`);
-  return (await res.json()) as { status: string };
+  return sessionsFor(env, userId).check(sessionId);
 }
 
 /**

@@ -24,9 +24,9 @@ export interface ProbeVerdict {
   failures: string[];
 }
 
-/** Classifies one session check answer. */
-export function classifyCheck(status: number, body: unknown): CheckKind;
-/** True for HTTP 200 with `status: "valid"`. */
+/** Classifies one proxied request's answer (`location`: its Location header, for a 302). */
+export function classifyCheck(status: number, body: unknown, location?: string | null): CheckKind;
+/** True for HTTP 200 from the origin naming the email of the assertion it verified. */
 export function isValidCheck(status: number, body: unknown): boolean;
 /** Counts and failures over every timed check. */
 export function probeVerdict(input: { checks: TimedCheck[]; sent: number; answered: number; sessions: number; minInFlight?: number }): ProbeVerdict;

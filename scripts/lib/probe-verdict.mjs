@@ -2,32 +2,46 @@
 // (no Node or Worker imports) so the same code runs in the probe and in the workerd test suite
 // (test/integration/probe-verdict.test.ts).
 //
-// Why this is strict: a probe that counts every non-200 as a refusal passes when nothing works
-// (a 500, a 404 from a missing route, a dropped connection all "refuse"). Here only an answer that
-// SAYS the session was revoked by deprovisioning counts as a refusal; everything else is reported
-// by kind and fails the probe.
+// What a check is: one proxied request to the protected app with a session's token, as a browser
+// or an API client sends it after logging in. Why the classification is strict: a probe that
+// counts every non-200 as a refusal passes when nothing works (a 500, a 404 from a wrong host, a
+// dropped connection all "refuse"). Here only the proxy's own "sign in again" answers count as a
+// refusal — a 302 to the team host's `/cdn-cgi/access/login/<host>` (browsers) or a 401
+// `{"error":"authentication_required"}` (XHR and `cf-access-token` clients); everything else is
+// reported by kind and fails the probe.
 
-/** Reasons a post-deactivation refusal may carry: the session was ended by deprovisioning. */
-const REVOKED_STATUSES = new Set(["revoked", "deprovisioned"]);
+/** The proxy's redirect to login: `<team>/cdn-cgi/access/login/<app host>?redirect_url=…`. */
+const LOGIN_PATH = /^\/cdn-cgi\/access\/login\/[^/?#]+$/;
+
+function isLoginRedirect(location) {
+  if (typeof location !== "string" || location === "") return false;
+  try {
+    return LOGIN_PATH.test(new URL(location).pathname);
+  } catch {
+    return false;
+  }
+}
 
 /**
- * Classifies one session check answer: `success` (HTTP 200: the request would go through),
- * `refusal` (401/403 whose body says revoked or deprovisioned), `server_error` (5xx, including the
- * fail-closed 503), or `unexplained` (anything else: other 4xx, a body that does not say why,
- * a network error as status 0).
+ * Classifies one proxied request's answer: `success` (HTTP 200: the request went through to the
+ * origin), `refusal` (302 to the login page, or 401 `authentication_required`), `server_error`
+ * (5xx, including the proxy's fail-closed 503 when the Durable Object cannot answer), or
+ * `unexplained` (anything else: a 403, other 4xx, a redirect elsewhere, a network error as status 0).
  */
-export function classifyCheck(status, body) {
+export function classifyCheck(status, body, location) {
   if (status === 200) return "success";
   if (status >= 500) return "server_error";
-  if ((status === 401 || status === 403) && body && typeof body === "object") {
-    if (REVOKED_STATUSES.has(body.status) || body.reason === "deprovisioned") return "refusal";
-  }
+  if (status === 302 && isLoginRedirect(location)) return "refusal";
+  if (status === 401 && body && typeof body === "object" && body.error === "authentication_required") return "refusal";
   return "unexplained";
 }
 
-/** True when a pre-deactivation check proves the session valid: HTTP 200 and `status: "valid"`. */
+/**
+ * True when a pre-deactivation request proves the session valid: HTTP 200 from the origin, which
+ * answers with the email of the `Cf-Access-Jwt-Assertion` it verified (and 403 when it cannot).
+ */
 export function isValidCheck(status, body) {
-  return status === 200 && !!body && typeof body === "object" && body.status === "valid";
+  return status === 200 && !!body && typeof body === "object" && typeof body.email === "string" && body.email !== "";
 }
 
 /**

@@ -4,13 +4,14 @@ import { apiErrors, envelope } from "../http/api-error";
 import type { AppEnv } from "../http/app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { sessionsFor } from "../sessions/client";
-import { openSession } from "../sessions/service";
-import type { CheckResult } from "../sessions/types";
+import { teamOrigin } from "../access/login/team";
+import { verifyAccessToken } from "../access/tokens/jwt";
 import { seedGroup, seedUsers } from "./seed";
 
 /**
- * Development-only routes (DEV_ROUTES=true, still behind the admin token): open and check
- * sessions until Access login exists (the revocation probe uses them), benchmark floors, seeding.
+ * Development-only routes (DEV_ROUTES=true, still behind the admin token): benchmark floors and
+ * seeding. Sessions are opened only by a real Access login (the development IdP at /__dev/idp
+ * under `npm run dev`) and checked only by proxied requests.
  */
 export const devRoutes = new Hono<AppEnv>();
 
@@ -19,47 +20,6 @@ devRoutes.use("*", async (c, next) => {
   await next();
 });
 devRoutes.use("*", requireAdmin);
-
-const openSchema = z.object({
-  user_id: z.string().min(1),
-  kind: z.enum(["access", "gateway"]),
-  app_id: z.string().min(1).optional(),
-  device_id: z.string().min(1).optional(),
-  ttl_seconds: z.number().int().min(1).max(31 * 86_400).default(3600),
-});
-
-devRoutes.post("/sessions", async (c) => {
-  const parsed = openSchema.safeParse(await c.req.json().catch(() => null));
-  if (!parsed.success) throw apiErrors.invalid(parsed.error.issues[0]?.message ?? "invalid body");
-  const b = parsed.data;
-  if (b.kind === "gateway" && !b.device_id) throw apiErrors.invalid("device_id is required for gateway sessions");
-  const input = b.kind === "access" ? { kind: "access" as const, appId: b.app_id, ttlSeconds: b.ttl_seconds } : { kind: "gateway" as const, deviceId: b.device_id!, ttlSeconds: b.ttl_seconds };
-  const result = await openSession(c.env, b.user_id, input);
-  if (!result.ok) return c.json({ success: false, errors: [{ code: 10403, message: `session refused: ${result.error}` }], messages: [], result: null }, 403);
-  return c.json(envelope({ session_id: result.sessionId, expires_at: new Date(result.expiresAt).toISOString() }));
-});
-
-/**
- * The protected-request hot path in miniature: 200 only for a valid session, 401 with the reason
- * otherwise. When the user's Durable Object cannot answer (the client maps any object error to
- * `unavailable`; reaching the object at all may throw too), the session is NOT known to be valid,
- * so the check fails closed with 503 `{status:"unavailable"}`: a refusal, never a 200, and told
- * apart from a revocation (the revocation probe counts it as a server error, not a refusal).
- */
-devRoutes.get("/sessions/check", async (c) => {
-  const userId = c.req.query("user_id");
-  const sessionId = c.req.query("session_id");
-  if (!userId || !sessionId) throw apiErrors.invalid("user_id and session_id are required");
-  let result: CheckResult;
-  try {
-    result = await sessionsFor(c.env, userId).check(sessionId);
-  } catch (error) {
-    console.error("session check failed; refusing", error instanceof Error ? error.name : "error");
-    result = { status: "unavailable" };
-  }
-  if (result.status === "unavailable") return c.json(result, 503, { "retry-after": "1" });
-  return c.json(result, result.status === "valid" ? 200 : 401);
-});
 
 // ---- Benchmark floors: the same Worker, one bare operation.
 devRoutes.get("/bench/floor", async (c) => {
@@ -98,6 +58,17 @@ devRoutes.get("/bench/do-noop", async (c) => {
 devRoutes.get("/bench/do-check", async (c) => {
   const result = await sessionsFor(c.env, c.req.query("user_id") ?? "bench").check(c.req.query("session_id") ?? "");
   return c.json(result);
+});
+
+/**
+ * Floor for bench/access.mjs: JWT verification alone (signature, `kid`, `aud`, `type`, `iss`,
+ * times), the first step of every proxied request, without the Durable Object check or the origin.
+ * `aud` is the app's audience tag; the issuer is the team host the proxy would expect.
+ */
+devRoutes.get("/bench/jwt-verify", async (c) => {
+  const team = teamOrigin(c.var.config, c.req.url);
+  const result = await verifyAccessToken(c.env, c.req.query("token") ?? "", { audience: c.req.query("aud") ?? "", type: "app", issuer: team });
+  return c.json(result.ok ? { ok: true, sub: result.claims.sub } : { ok: false, reason: result.reason }, result.ok ? 200 : 401);
 });
 
 const seedSchema = z.object({

@@ -2,6 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../../src/app";
+import { signAccessToken } from "../../src/access/tokens/jwt";
 import { ADMIN_TOKEN, createConnection, ORIGIN, scim } from "../helpers";
 
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -17,13 +18,12 @@ async function fetchWith(overrides: Partial<Env>, path: string, init: RequestIni
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 const devPaths: [string, string][] = [
-  ["GET", "/__dev/sessions/check?user_id=u&session_id=s"],
-  ["POST", "/__dev/sessions"],
   ["GET", "/__dev/bench/floor?id=x"],
   ["GET", "/__dev/bench/floor-page?idp_id=x"],
   ["POST", "/__dev/bench/floor-write?id=x"],
   ["POST", "/__dev/bench/floor-write-do?id=x"],
   ["POST", "/__dev/bench/seed"],
+  ["GET", "/__dev/bench/jwt-verify?token=x&aud=y"],
 ];
 
 describe("/__dev is closed unless DEV_ROUTES=true, and admin-only when open", () => {
@@ -50,50 +50,46 @@ describe("/__dev is closed unless DEV_ROUTES=true, and admin-only when open", ()
   });
 });
 
-describe("/__dev/sessions/check fails closed", () => {
-  async function userWithSession(): Promise<{ userId: string; sessionId: string }> {
-    const conn = await createConnection();
-    const created = await scim(conn, "POST", "/Users", { schemas: [USER], userName: `dev-${crypto.randomUUID()}@example.com`, active: true });
-    const userId = ((await created.json()) as { id: string }).id;
-    const opened = await fetchWith({}, "/__dev/sessions", {
-      method: "POST",
+describe("sessions are opened only by a real Access login", () => {
+  // Issue 8: the development session routes are gone; a session comes from /cdn-cgi/access/callback
+  // and is checked by a proxied request (test/integration/access-proxy*.test.ts).
+  it.each([
+    ["POST", "/__dev/sessions"],
+    ["GET", "/__dev/sessions/check?user_id=u&session_id=s"],
+  ])("%s %s → 404 even with DEV_ROUTES on and the admin token", async (method, path) => {
+    const res = await fetchWith({}, path, {
+      method,
       headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ user_id: userId, kind: "access", app_id: "app" }),
+      ...(method === "POST" ? { body: JSON.stringify({ user_id: "u", kind: "access" }) } : {}),
     });
-    expect(opened.status).toBe(200);
-    return { userId, sessionId: ((await opened.json()) as { result: { session_id: string } }).result.session_id };
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("/__dev/bench/jwt-verify: JWT verification alone (the access bench's floor)", () => {
+  async function appToken(aud: string, expiresIn = 600): Promise<string> {
+    return signAccessToken(
+      env,
+      { aud: [aud], email: "ada@example.com", sub: "user-1", exp: Math.floor(Date.now() / 1000) + expiresIn, type: "app", identity_nonce: "n", sid: "s", groups_version: 0, idp_id: "idp" },
+      ORIGIN,
+    );
   }
 
-  const throwingStub = (error: unknown) =>
-    ({
-      getByName: () => ({
-        check: () => Promise.reject(error),
-      }),
-    }) as unknown as Env["USER_SESSIONS"];
+  it("a token for the audience verifies (200); another audience or a tampered token does not (401, with the reason)", async () => {
+    const token = await appToken("aud-1");
+    const ok = await fetchWith({}, `/__dev/bench/jwt-verify?token=${token}&aud=aud-1`, bearer(ADMIN_TOKEN));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ ok: true, sub: "user-1" });
 
-  it("a valid session checks 200 through the real object (control)", async () => {
-    const { userId, sessionId } = await userWithSession();
-    const res = await fetchWith({}, `/__dev/sessions/check?user_id=${userId}&session_id=${sessionId}`, bearer(ADMIN_TOKEN));
-    expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: "valid" });
-  });
+    const wrongAud = await fetchWith({}, `/__dev/bench/jwt-verify?token=${token}&aud=aud-2`, bearer(ADMIN_TOKEN));
+    expect(wrongAud.status).toBe(401);
+    expect(await wrongAud.json()).toEqual({ ok: false, reason: "wrong_audience" });
 
-  it.each([
-    ["an Error", new Error("Durable Object reset because its code was updated")],
-    ["a non-Error value", "overloaded"],
-  ])("when the Durable Object call rejects with %s: 503 {status:\"unavailable\"}, never 200", async (_name, error) => {
-    const { userId, sessionId } = await userWithSession();
-    const res = await fetchWith({ USER_SESSIONS: throwingStub(error) }, `/__dev/sessions/check?user_id=${userId}&session_id=${sessionId}`, bearer(ADMIN_TOKEN));
-    expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "unavailable" });
-  });
-
-  it("when getting the stub itself throws: 503, never 200", async () => {
-    const { userId, sessionId } = await userWithSession();
-    const broken = { getByName: () => { throw new Error("binding unavailable"); } } as unknown as Env["USER_SESSIONS"];
-    const res = await fetchWith({ USER_SESSIONS: broken }, `/__dev/sessions/check?user_id=${userId}&session_id=${sessionId}`, bearer(ADMIN_TOKEN));
-    expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "unavailable" });
+    const [h, p, sig] = token.split(".");
+    const tampered = `${h}.${p}.${sig!.slice(0, -4)}${sig!.slice(-4) === "AAAA" ? "BBBB" : "AAAA"}`;
+    const bad = await fetchWith({}, `/__dev/bench/jwt-verify?token=${tampered}&aud=aud-1`, bearer(ADMIN_TOKEN));
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toEqual({ ok: false, reason: "bad_signature" });
   });
 });
 

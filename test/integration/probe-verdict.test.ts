@@ -1,40 +1,48 @@
 // The revocation probe's classification and verdict (scripts/lib/probe-verdict.mjs), table-driven,
-// then end to end against the Worker: a real deactivation passes, no deactivation fails, and a
-// Durable Object outage (the fail-closed 503) fails rather than counting as a refusal.
+// then end to end against the Worker as the probe runs it: sessions opened by real logins through
+// an OIDC provider, checked by proxied requests. A real deactivation passes, no deactivation fails,
+// and a Durable Object outage (the proxy's fail-closed 503) fails rather than counting as a refusal.
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { classifyCheck, isValidCheck, probeVerdict, type TimedCheck } from "../../scripts/lib/probe-verdict.mjs";
 import { app } from "../../src/app";
-import { ADMIN_TOKEN, createConnection, ORIGIN, openSession, scim } from "../helpers";
+import type { TestConnection } from "../helpers";
+import { accessWorld, provisionUser, scim, type AccessWorld } from "../support/access";
+import { Browser } from "../support/browser";
 
-const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 describe("classifyCheck", () => {
-  it.each([
-    [200, { status: "valid" }, "success"],
-    [200, { status: "revoked", reason: "deprovisioned" }, "success"], // a 200 lets the request through, whatever the body says
-    [401, { status: "revoked", reason: "deprovisioned" }, "refusal"],
-    [403, { status: "deprovisioned" }, "refusal"],
-    [401, { status: "revoked", reason: "admin_revoked" }, "refusal"],
-    [401, { status: "unknown" }, "unexplained"],
-    [401, { status: "expired" }, "unexplained"],
-    [401, undefined, "unexplained"],
-    [404, { success: false }, "unexplained"],
-    [400, { status: "revoked" }, "unexplained"],
-    [0, undefined, "unexplained"], // network error
-    [500, { status: "revoked" }, "server_error"],
-    [503, { status: "unavailable" }, "server_error"],
-  ])("HTTP %i %j → %s", (status, body, kind) => {
-    expect(classifyCheck(status, body)).toBe(kind);
+  const login = "https://edge.test/cdn-cgi/access/login/app.example.test?redirect_url=https%3A%2F%2Fapp.example.test%2F";
+  it.each<[number, unknown, string | null, string]>([
+    [200, { path: "/", email: "ada@example.com" }, null, "success"],
+    [200, { status: "revoked", reason: "deprovisioned" }, null, "success"], // a 200 lets the request through, whatever the body says
+    [302, undefined, login, "refusal"], // a browser sent back to sign in
+    [401, { error: "authentication_required", login_url: login }, null, "refusal"], // XHR / cf-access-token client
+    [302, undefined, "https://app.example.test/elsewhere", "unexplained"], // the origin's own redirect is not a refusal
+    [302, undefined, "https://edge.test/cdn-cgi/access/login/", "unexplained"],
+    [302, undefined, null, "unexplained"],
+    [302, undefined, "not a url", "unexplained"],
+    [401, { status: "revoked", reason: "deprovisioned" }, null, "unexplained"], // the removed dev route's shape is no longer a refusal
+    [401, undefined, null, "unexplained"],
+    [403, "Access denied", null, "unexplained"], // a policy deny says nothing about revocation
+    [404, { success: false }, null, "unexplained"], // wrong host: no app
+    [400, { error: "authentication_required" }, null, "unexplained"],
+    [0, undefined, null, "unexplained"], // network error
+    [500, { error: "authentication_required" }, null, "server_error"],
+    [502, "The application's origin could not be reached.", null, "server_error"],
+    [503, "The session service is temporarily unavailable; retry shortly.", null, "server_error"],
+  ])("HTTP %i %j (Location %s) → %s", (status, body, location, kind) => {
+    expect(classifyCheck(status, body, location)).toBe(kind);
   });
 
   it.each([
-    [200, { status: "valid" }, true],
-    [200, { status: "revoked" }, false],
+    [200, { path: "/", email: "ada@example.com" }, true],
+    [200, { path: "/", email: null }, false], // the origin saw no verified assertion
+    [200, { status: "valid" }, false],
     [200, undefined, false],
-    [401, { status: "valid" }, false],
+    [403, { email: "ada@example.com" }, false],
   ])("isValidCheck(%i, %j) = %s", (status, body, valid) => {
     expect(isValidCheck(status, body)).toBe(valid);
   });
@@ -42,7 +50,7 @@ describe("classifyCheck", () => {
 
 describe("probeVerdict", () => {
   const at = (sid: string, started: number, ended: number, status: number, body: unknown): TimedCheck => ({ sid, started, ended, status, kind: classifyCheck(status, body) });
-  const revoked = { status: "revoked", reason: "deprovisioned" };
+  const revoked = { error: "authentication_required" };
   // SCIM request sent at t=100, answered at t=110.
   const window = { sent: 100, answered: 110, sessions: 2 };
 
@@ -66,38 +74,59 @@ describe("probeVerdict", () => {
 });
 
 describe("the probe's verdict against the Worker", () => {
-  async function call(path: string, init: RequestInit = {}, overrides: Partial<Env> = {}): Promise<Response> {
+  let world: AccessWorld;
+  afterEach(() => world?.restore());
+
+  /** One proxied request with an app cookie, on top of the test bindings plus `overrides`. */
+  async function proxied(token: string, overrides: Partial<Env>): Promise<Response> {
     const ctx = createExecutionContext();
-    const res = await app.fetch(new Request(`${ORIGIN}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) } }), { ...env, ...overrides } as Env, ctx);
+    const request = new Request(`https://${world.app.domain}/probe`, { headers: { cookie: `CF_Authorization=${token}` }, redirect: "manual" });
+    const res = await app.fetch(request, { ...env, ...overrides } as Env, ctx);
     await waitOnExecutionContext(ctx);
     return res;
   }
 
-  /** Opens `n` sessions, proves them valid, runs `deactivate` with checks in flight, then checks each session again. */
-  async function probe(deactivate: (conn: Awaited<ReturnType<typeof createConnection>>, userId: string) => Promise<void>, overridesAfter: Partial<Env> = {}) {
-    const conn = await createConnection({ type: "okta" });
-    const created = await scim(conn, "POST", "/Users", { schemas: [USER], userName: `probe-${crypto.randomUUID()}@example.com`, active: true });
-    const userId = ((await created.json()) as { id: string }).id;
-    const sessions = await Promise.all(Array.from({ length: 6 }, (_, i) => openSession(userId, "access", { app_id: `app-${i}` })));
+  /**
+   * Logs one user in 6 times (each a browser of its own, through the IdP), proves every app cookie
+   * valid by a proxied request, runs `deactivate` with requests in flight, then sends one more
+   * proxied request per session.
+   */
+  async function probe(deactivate: (conn: TestConnection, userId: string) => Promise<void>, overridesAfter: Partial<Env> = {}) {
+    world = await accessWorld({ kind: "okta" });
+    const user = await provisionUser(world.conn, `probe-${crypto.randomUUID().slice(0, 8)}@example.com`);
+    const sessions: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const browser = new Browser({ external: { [world.idp.host]: world.idp.handle } });
+      world.idp.nextLogin = { email: user.userName };
+      expect((await browser.get(`https://${world.app.domain}/`)).response.status).toBe(200);
+      sessions.push(browser.cookie(world.app.domain, "CF_Authorization")!.value);
+    }
+    expect(new Set(sessions).size).toBe(6);
     let clock = 0;
-    const check = async (sid: string, overrides: Partial<Env> = {}): Promise<TimedCheck> => {
+    const check = async (sid: string, overrides: Partial<Env> = {}): Promise<TimedCheck & { body: unknown }> => {
       const started = ++clock;
-      const res = await call(`/__dev/sessions/check?user_id=${userId}&session_id=${sid}`, {}, overrides);
-      const body = await res.json().catch(() => undefined);
-      return { sid, started, ended: ++clock, status: res.status, kind: classifyCheck(res.status, body) };
+      const res = await proxied(sid, overrides);
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        /* an HTML page or plain text */
+      }
+      return { sid, started, ended: ++clock, status: res.status, kind: classifyCheck(res.status, body, res.headers.get("location")), body };
     };
     const before = await Promise.all(sessions.map((sid) => check(sid)));
-    expect(before.every((c) => c.status === 200)).toBe(true);
+    expect(before.every((c) => isValidCheck(c.status, c.body))).toBe(true);
     const sent = ++clock;
     const inFlight = sessions.map((sid) => check(sid)); // started before the answer
-    await deactivate(conn, userId);
+    await deactivate(world.conn, user.id);
     const answered = ++clock;
     const during = await Promise.all(inFlight);
     const after = await Promise.all(sessions.map((sid) => check(sid, overridesAfter)));
     return probeVerdict({ checks: [...before, ...during, ...after], sent, answered, sessions: sessions.length });
   }
 
-  const okta = async (conn: Awaited<ReturnType<typeof createConnection>>, userId: string) => {
+  const okta = async (conn: TestConnection, userId: string) => {
     const res = await scim(conn, "PATCH", `/Users/${userId}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active: false } }] });
     expect(res.status).toBe(200);
   };
