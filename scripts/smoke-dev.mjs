@@ -4,10 +4,14 @@
 //   npm run dev -- --port <free> --ip 127.0.0.1 --persist-to <fresh tmp dir>   (own process group)
 //   → wait for "ready at <url>" → npm run --silent idp -- create --name smoke --type okta --json
 //   → stdout is exactly {"id","scim_base_url","secret"} → SCIM ServiceProviderConfig and
-//   POST /Users (201) with that secret → Ctrl-C (SIGINT to the group) → no process of this run
+//   POST /Users (201) with that secret → npm run --silent idp -- access-demo --json → a real Access
+//   login through the development IdP to the echo origin, whose cf-access-jwt-assertion verifies
+//   against /cdn-cgi/access/certs; logout; SCIM deprovisioning refuses the next proxied request
+//   (scripts/lib/access-smoke.mjs) → Ctrl-C (SIGINT to the group) → no process of this run
 //   (workerd included) is left.
 //
-// Runs on the system Node (20) too: only Node built-ins. Prints one final PASS/FAIL line.
+// Runs on the system Node (20) too: Node built-ins, plus `jose` from node_modules to verify the
+// assertion as an origin would. Prints one final PASS/FAIL line.
 // Env: SMOKE_TIMEOUT_MS (default 240000).
 
 import { spawn } from "node:child_process";
@@ -16,6 +20,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, groupAlive, projectRoot, signalGroup, stripAnsi } from "./lib/wrangler-dev.mjs";
+import { checkAccessLogin } from "./lib/access-smoke.mjs";
 
 const TIMEOUT_MS = Number(process.env.SMOKE_TIMEOUT_MS ?? 240_000);
 const READY_TIMEOUT_MS = 150_000;
@@ -174,7 +179,19 @@ async function main(state) {
   check(fetched.status === 200 && fetchedBody.id === body.id, `GET ${location} → ${fetched.status}, id ${fetchedBody.id}`);
   log(`POST Users → 201 (id ${body.id}); GET Location → 200`);
 
-  // 4. Ctrl-C: SIGINT to the whole foreground group, as a terminal does. Everything must go.
+  // 4. Access, exactly as the README says: access-demo, then a real login as a browser does it.
+  const demoCli = await run("npm", ["run", "--silent", "idp", "--", "access-demo", "--json", "--base-url", baseUrl]);
+  check(demoCli.code === 0, `idp access-demo exited ${demoCli.code ?? demoCli.signal}:\n${demoCli.stderr}${demoCli.stdout}`);
+  let demo;
+  try {
+    demo = JSON.parse(demoCli.stdout);
+  } catch (err) {
+    throw new Failure(`idp access-demo --json stdout is not exactly one JSON value (${err.message}):\n${demoCli.stdout}`);
+  }
+  log(`idp access-demo → app ${demo.app_id} on ${demo.app_host}, user ${demo.email}`);
+  await checkAccessLogin({ baseUrl, demo, check, log });
+
+  // 5. Ctrl-C: SIGINT to the whole foreground group, as a terminal does. Everything must go.
   check(!exited, "npm run dev exited on its own");
   const before = processesOfThisRun();
   if (existsSync("/proc/self/environ")) {
@@ -225,7 +242,7 @@ try {
   await Promise.race([main(state), timeout]);
   clearTimeout(timer);
   await cleanup(state);
-  console.log(`PASS smoke-dev: npm run dev → idp create --json → SCIM → Ctrl-C, clean (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(`PASS smoke-dev: npm run dev → idp create --json → SCIM → access-demo → login, proxy, logout, deprovisioning → Ctrl-C, clean (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   process.exit(0);
 } catch (err) {
   clearTimeout(timer);
