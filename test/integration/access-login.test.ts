@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ORIGIN } from "../helpers";
-import { accessWorld, loginAs, provisionUser, type AccessWorld } from "../support/access";
+import { env } from "cloudflare:workers";
+import { sessionsFor } from "../../src/sessions/client";
+import { Browser } from "../support/browser";
+import { accessWorld, loginAs, provisionUser, scim, type AccessWorld } from "../support/access";
 
 let world: AccessWorld;
 afterEach(() => world?.restore());
@@ -57,6 +60,34 @@ describe("Access login: IdP → team host → app host → origin", () => {
     expect(unknown.response.status).toBe(403);
     expect(await unknown.response.text()).toContain("not provisioned");
     expect(world.browser.cookie("edge.test", "CF_Authorization")).toBeUndefined();
+
+    const user = await provisionUser(world.conn, "gone@example.com");
+    const off = await scim(world.conn, "PATCH", `/Users/${user.id}`, { schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], Operations: [{ op: "replace", value: { active: false } }] });
+    expect(off.status).toBe(200);
+    const inactive = await loginAs(world, "gone@example.com");
+    expect(inactive.response.status).toBe(403);
+    expect(await inactive.response.text()).toContain("deactivated");
+    expect(world.origin.hits).toHaveLength(0);
+  });
+
+  it("matches the IdP's email to the directory case-insensitively (userName or primary email)", async () => {
+    world = await accessWorld();
+    await provisionUser(world.conn, "Grace.Hopper@Example.com");
+    const { response } = await loginAs(world, "grace.hopper@example.COM");
+    expect(response.status).toBe(200);
+  });
+
+  it("concurrent logins of one user in many browsers all succeed, each with its own session", async () => {
+    world = await accessWorld();
+    const user = await provisionUser(world.conn, "ada@example.com");
+    world.idp.nextLogin = { email: "ada@example.com" };
+    const browsers = Array.from({ length: 12 }, () => new Browser({ external: { [world.idp.host]: world.idp.handle } }));
+    const results = await Promise.all(browsers.map((b) => b.get(`https://${world.app.domain}/`)));
+    expect(results.map((r) => r.response.status)).toEqual(results.map(() => 200));
+    const sids = new Set(world.origin.hits.map((h) => h.claims?.sid));
+    expect(sids.size).toBe(12);
+    // 12 org sessions and 12 app sessions, all live in the user's object.
+    expect(await sessionsFor(env, user.id).listSessions()).toHaveLength(24);
   });
 
   it("a policy deny is 403; XHR without a session gets 401, not a redirect", async () => {
