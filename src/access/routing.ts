@@ -36,6 +36,5 @@ export const accessRouting = createMiddleware<AppEnv>(async (c, next) => {
   const team = c.var.config.publicBaseUrl;
   if (team && normaliseRequestHost(new URL(team).host) === host) return next();
   if (!(await isAppHost(c.env.DB, host))) return next();
-  const response = await serveAppHost(c, next);
-  if (response) return response;
+  return serveAppHost(c);
 });

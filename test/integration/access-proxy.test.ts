@@ -255,3 +255,22 @@ describe("the proxy", () => {
     expect(await res.response.json()).toMatchObject({ email: "ada@example.com", idp: { id: world.conn.id, type: "oidc" }, groups: [] });
   });
 });
+
+describe("an app host serves its apps and nothing else", () => {
+  it("paths outside the app's prefix are 404 there, not the admin API or SCIM", async () => {
+    world = await accessWorld({ appBody: { domain: `docs-${crypto.randomUUID().slice(0, 6)}.example.test/docs` } });
+    const host = world.app.domain.split("/")[0]!;
+    const admin = await exports.default.fetch(`https://${host}/api/v1/access/apps`, { headers: { authorization: "Bearer test-admin-token" } });
+    expect(admin.status).toBe(404);
+    expect(admin.headers.get("content-type")).toContain("text/html");
+    const scimPath = await exports.default.fetch(`https://${host}/populations/${world.conn.id}/scim/v2/Users`, { headers: { authorization: `Bearer ${world.conn.secret}` } });
+    expect(scimPath.status).toBe(404);
+  });
+
+  it("forwards request bodies (POST) to the origin", async () => {
+    const { token } = await loggedIn();
+    const res = await exports.default.fetch(`https://${world.app.domain}/form`, { method: "POST", headers: { cookie: `CF_Authorization=${token}`, "content-type": "text/plain" }, body: "hello origin", redirect: "manual" });
+    expect(res.status).toBe(200);
+    expect(world.origin.hits.at(-1)!.body).toBe("hello origin");
+  });
+});

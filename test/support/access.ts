@@ -12,6 +12,8 @@ export interface OriginHit {
   /** The verified claims of `Cf-Access-Jwt-Assertion`, or null when absent; a failed verification records its error. */
   claims: Record<string, unknown> | null;
   error: string | null;
+  /** The request body as text ("" for none). */
+  body: string;
 }
 
 /**
@@ -24,7 +26,7 @@ export function createOrigin(audience: () => string) {
   let jwks: ReturnType<typeof createLocalJWKSet> | null = null;
   const handle = async (request: Request): Promise<Response> => {
     const assertion = request.headers.get("cf-access-jwt-assertion");
-    const hit: OriginHit = { url: request.url, headers: request.headers, claims: null, error: null };
+    const hit: OriginHit = { url: request.url, headers: request.headers, claims: null, error: null, body: await request.text() };
     hits.push(hit);
     if (assertion) {
       try {

@@ -17,8 +17,13 @@ import { forwardToOrigin } from "./forward";
 
 type C = Context<AppEnv>;
 
-/** The cookie path of an app: its prefix, so two apps on one host keep separate cookies. */
-const cookiePath = (found: AppWithPolicies) => found.app.pathPrefix || "/";
+/**
+ * The app cookie's path: always `/`, as Cloudflare's, so the host's `/cdn-cgi/access/*` endpoints
+ * (get-identity, logout) receive it whatever the app's path prefix. Two apps on one host therefore
+ * share the cookie slot: moving to the other app re-authorizes through the org session (redirects,
+ * no IdP prompt); tokens are told apart by `aud`, never by path.
+ */
+const cookiePath = (_found: AppWithPolicies) => "/";
 
 /** Tokens presented for this host: the `cf-access-token` header (non-browser clients) first, then the cookies. */
 function presentedTokens(request: Request): { tokens: string[]; fromHeader: boolean } {
@@ -171,8 +176,8 @@ async function logout(c: C, team: string): Promise<Response> {
   return new Response(null, { status: 302, headers });
 }
 
-/** Serves a request on an app host; `next` falls through to the main router when no app claims the path. */
-export async function serveAppHost(c: C, next: () => Promise<void>): Promise<Response | void> {
+/** Serves a request on an app host (its `/cdn-cgi/access/*` endpoints, else the app that claims the path). */
+export async function serveAppHost(c: C): Promise<Response> {
   const team = teamOriginForAppHost(c.var.config);
   const path = c.req.path;
   if (path.startsWith("/cdn-cgi/access/")) {
@@ -183,6 +188,7 @@ export async function serveAppHost(c: C, next: () => Promise<void>): Promise<Res
     return page(404, "Not found", "No such Access endpoint.");
   }
   const found = await findAppForRequest(c.env.DB, new URL(c.req.url).host, path);
-  if (!found) return next();
+  // An app host serves its apps and nothing else: never the admin API or SCIM under a customer's hostname.
+  if (!found) return page(404, "Not found", "No application is protected at this address.");
   return proxyRequest(c, found, team);
 }
