@@ -6,3 +6,4 @@ export * from "./sessions";
 export * from "./counts";
 export * from "./outbox";
 export * from "./access";
+export * from "./gateway";
