@@ -1,5 +1,5 @@
-// `npm run bench [-- scim|sessions|throughput …]`: runs the benchmarks (default: scim, sessions, then
-// throughput), each on its own throw-away `wrangler dev`, and prints a summary. A figure that misses
+// `npm run bench [-- scim|sessions|throughput|paging|access …]`: runs the benchmarks (default: all, in that
+// order), each on its own throw-away `wrangler dev`, and prints a summary. A figure that misses
 // its target is reported, not fatal; the run exits non-zero when a bench could not run or FAILED a
 // correctness gate (a preflight, any 5xx, a lost update, a revocation probe FAIL).
 //
@@ -12,8 +12,9 @@ import { runScim } from "./scim.mjs";
 import { runSessions } from "./sessions.mjs";
 import { runThroughput } from "./throughput.mjs";
 import { runPaging } from "./paging.mjs";
+import { runAccess } from "./access.mjs";
 
-const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging };
+const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging, access: runAccess };
 
 const requested = process.argv.slice(2).filter((a) => a !== "--");
 const unknown = requested.filter((a) => !(a in BENCHES));
@@ -51,6 +52,15 @@ process.exit(failed ? 1 : 0);
 /** One line per figure that has a target. */
 function summarise(name, r) {
   const x = (v) => `${v.toFixed(2)}×`;
+  if (name === "access") {
+    const sq = r.sequential;
+    const cc = r.concurrent;
+    return [
+      ["access", "proxied (valid session) vs bypass app, sequential", `${x(sq.proxied_vs_bypass)} (${sq.stats.proxied.median.toFixed(2)} vs ${sq.stats.bypass.median.toFixed(2)} ms)`, `≤ ${sq.target}× floor`, sq.verdict],
+      ["access", `proxied vs bypass app, ${cc.concurrency} concurrent`, `${x(cc.proxied_vs_bypass_latency)} (${cc.cases.proxied.latency.median.toFixed(2)} vs ${cc.cases.bypass.latency.median.toFixed(2)} ms; ${cc.cases.proxied.rps.toFixed(0)} vs ${cc.cases.bypass.rps.toFixed(0)} req/s)`, `≤ ${cc.target}× floor`, cc.verdict],
+      ["access", "JWT verification alone vs bypass app", `${x(sq.jwt_vs_bypass)} (${sq.stats.jwt.median.toFixed(2)} ms)`, "-", "info"],
+    ];
+  }
   if (name === "paging") return Object.values(r.cases).filter((c) => c.target !== null).map((c) => ["paging", c.label, `${x(c.ratio)} (${c.stats.median.toFixed(2)} vs ${c.floor.median.toFixed(2)} ms)`, `≤ ${c.target}× floor`, c.verdict]);
   if (name === "throughput") {
     const rows = Object.values(r.cases).map((c) => ["throughput", `${c.label} vs ${c.floor}`, `${x(c.ratio)} (${c.case_rps.toFixed(1)} vs ${c.floor_rps.toFixed(1)} req/s)`, `≥ ${c.target}× floor`, c.verdict]);
