@@ -14,6 +14,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { applyLocalMigrations, projectRoot, randomHex, startWranglerDev } from "../scripts/lib/wrangler-dev.mjs";
+import { keepAliveAgent, loginThroughDevIdp, send, startVerifyingOrigin } from "../scripts/lib/access-client.mjs";
 
 export { projectRoot };
 export const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -128,13 +129,15 @@ export async function request(url, { method = "GET", headers = {}, body, expect,
 
 /** Admin API / dev routes of one server (`Authorization: Bearer <ADMIN_TOKEN>`). */
 export function adminClient(server) {
-  return (method, p, body, expect) =>
+  const call = (method, p, body, expect) =>
     request(`${server.baseUrl}${p}`, {
       method,
       expect,
       headers: { authorization: `Bearer ${server.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
       body,
     });
+  call.baseUrl = server.baseUrl;
+  return call;
 }
 
 /** SCIM calls of one connection; `p` is relative to its scim_base_url (`/Users?filter=…`). */
@@ -148,16 +151,59 @@ export function scimClient(conn) {
     });
 }
 
-/** Creates an IdP connection with SCIM on; returns `{ id, secret, scimBaseUrl }`. */
+/**
+ * Creates an IdP connection with SCIM on; returns `{ id, secret, scimBaseUrl }`. `type: "oidc"`
+ * makes it a connection to the development IdP (`<base>/__dev/idp`, src/dev/idp.ts), so its users
+ * can log in (`accessApp`); SCIM does not depend on the connection's type (dialects are told apart
+ * per request).
+ */
 export async function createConnection(admin, { name, type = "okta", userDeprovision = true } = {}) {
+  const clientId = `bench-${randomHex(4)}`;
+  const config = type === "oidc" ? { client_id: clientId, client_secret: randomHex(16), issuer_url: `${admin.baseUrl}/__dev/idp` } : {};
   const res = await admin("POST", "/api/v1/access/identity_providers", {
-    name: name ?? `bench-${randomHex(4)}`,
+    name: name ?? clientId,
     type,
-    config: {},
+    config,
     scim_config: { enabled: true, user_deprovision: userDeprovision },
   });
   const { result } = res.json();
   return { id: result.id, secret: result.scim_config.secret, scimBaseUrl: result.scim_config.scim_base_url };
+}
+
+/**
+ * An Access app on a made-up host (`<label>-<rand>.example.test`) for the users of `conn` (policy:
+ * allow everyone), in front of a local origin that verifies the forwarded assertion. `login(email)`
+ * logs in through the development IdP and resolves `{ token, claims }`; `proxied(token)` sends one
+ * proxied request with that app cookie and resolves `{ status, email, location }` (email: the user
+ * the origin verified, on a 200). `close()` stops the origin.
+ */
+export async function accessApp(server, conn, { label = "bench" } = {}) {
+  const admin = adminClient(server);
+  const agent = keepAliveAgent(16);
+  const origin = await startVerifyingOrigin({ baseUrl: server.baseUrl });
+  const host = `${label}-${randomHex(4)}.example.test`;
+  const app = (await admin("POST", "/api/v1/access/apps", { name: host, domain: host, type: "self_hosted", allowed_idps: [conn.id], session_duration: "24h", origin: origin.url }, 200)).json().result;
+  await admin("POST", `/api/v1/access/apps/${app.id}/policies`, { name: "everyone", decision: "allow", include: [{ everyone: {} }] }, 200);
+  origin.audiences.add(app.aud);
+  return {
+    host,
+    app,
+    login: (email) => loginThroughDevIdp({ baseUrl: server.baseUrl, appHost: host, path: "/", email, agent }),
+    async proxied(token) {
+      const res = await send(server.baseUrl, `http://${host}/bench`, { agent, headers: { cookie: `CF_Authorization=${token}` } });
+      let email = null;
+      try {
+        email = res.status === 200 ? JSON.parse(res.text).email : null;
+      } catch {
+        email = null;
+      }
+      return { status: res.status, email, location: res.location, text: res.text };
+    },
+    async close() {
+      agent.destroy();
+      await origin.close();
+    },
+  };
 }
 
 export const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

@@ -4,14 +4,15 @@
 //   1. session check RPC (`/__dev/bench/do-check`) vs a no-op RPC on the same user's
 //      UserSessions object (`/__dev/bench/do-noop`), interleaved: target ≤ 1.5×;
 //   2. SCIM deactivation (Okta's path-less `replace {active:false}`) on a connection with
-//      `user_deprovision: true` vs one with `false`, a session opened before each sample, the user
-//      reactivated after it: target "on − off ≤ 1 extra DO round trip" (the do-noop median);
-//   3. the revocation probe at 1,000 sessions (scripts/probe-revocation.mjs): it must PASS (no late
+//      `user_deprovision: true` vs one with `false`, a real login (development IdP) before each
+//      sample and a proxied request after it (refused with deprovisioning on, 200 with it off), the
+//      user reactivated after it: target "on − off ≤ 1 extra DO round trip" (the do-noop median);
+//   3. the revocation probe at 300 sessions, each a real login (scripts/probe-revocation.mjs): it must PASS (no late
 //      success, no 5xx, no unexplained answer, every session valid before); a FAIL fails the bench.
 //
 //   npm run bench -- sessions        (or: node bench/sessions.mjs)
 //   env: BENCH_SESSIONS_N (rounds, default 500 for the RPCs; deactivation uses a third of it,
-//        at least 100), BENCH_WARMUP (default 30), BENCH_PROBE_SESSIONS (default 1000)
+//        at least 100), BENCH_WARMUP (default 30), BENCH_PROBE_SESSIONS (default 300)
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -19,7 +20,9 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { signalGroup, stopGroup } from "../scripts/lib/wrangler-dev.mjs";
+import { jwtPayload } from "../scripts/lib/access-client.mjs";
 import {
+  accessApp,
   adminClient,
   createConnection,
   interleave,
@@ -42,36 +45,51 @@ import { printRouteCosts, routeCosts, routeOf } from "./traces.mjs";
 
 const CHECK_TARGET = 1.5;
 const PROBE = path.join(projectRoot, "scripts", "probe-revocation.mjs");
-const PROBE_TIMEOUT_MS = 180_000;
+const PROBE_TIMEOUT_MS = 300_000;
 
 /** Runs the sessions bench; resolves its results object (also written to bench/.results/sessions.json). */
 export async function runSessions({
   rounds = Number(process.env.BENCH_SESSIONS_N ?? 500),
   warmup = Number(process.env.BENCH_WARMUP ?? 30),
-  probeSessions = Number(process.env.BENCH_PROBE_SESSIONS ?? 1000),
+  probeSessions = Number(process.env.BENCH_PROBE_SESSIONS ?? 300),
 } = {}) {
   const log = logger("sessions");
   const started = performance.now();
   const server = await startServer({ label: "bench-sessions", log });
+  const apps = [];
   try {
     const admin = adminClient(server);
-    const on = await createConnection(admin, { name: "bench-deprovision-on", type: "okta", userDeprovision: true });
-    const off = await createConnection(admin, { name: "bench-deprovision-off", type: "okta", userDeprovision: false });
+    // Development-IdP connections, so sessions come from real logins (issue 8: no dev session routes).
+    const on = await createConnection(admin, { name: "bench-deprovision-on", type: "oidc", userDeprovision: true });
+    const off = await createConnection(admin, { name: "bench-deprovision-off", type: "oidc", userDeprovision: false });
+    const appOn = await accessApp(server, on, { label: "bench-on" });
+    const appOff = await accessApp(server, off, { label: "bench-off" });
+    apps.push(appOn, appOff);
     const scimOn = scimClient(on);
     const scimOff = scimClient(off);
-    const newUser = async (scim, name) =>
-      (await scim("POST", "/Users", { schemas: [USER_SCHEMA], userName: `${name}@bench.example`, name: { givenName: "Bench", familyName: name }, emails: [{ value: `${name}@bench.example`, primary: true }], active: true }, 201)).json().id;
-    const openSession = async (userId) => (await admin("POST", "/__dev/sessions", { user_id: userId, kind: "access", app_id: "bench-app" }, 200)).json().result.session_id;
-    const check = (userId, sid) => admin("GET", `/__dev/sessions/check?user_id=${encodeURIComponent(userId)}&session_id=${encodeURIComponent(sid)}`, undefined, [200, 401]);
+    const newUser = async (scim, name) => {
+      const id = (await scim("POST", "/Users", { schemas: [USER_SCHEMA], userName: `${name}@bench.example`, name: { givenName: "Bench", familyName: name }, emails: [{ value: `${name}@bench.example`, primary: true }], active: true }, 201)).json().id;
+      userNames.set(id, `${name}@bench.example`);
+      return id;
+    };
+    const userNames = new Map(); // user id → userName, to log in as
+    const appFor = (scim) => (scim === scimOn ? appOn : appOff);
+    /** A real login (untimed): resolves the app token; its `sid` claim is the app session in the user's object. */
+    const login = async (scim, userId) => {
+      const { token, claims } = await appFor(scim).login(userNames.get(userId));
+      if (claims.sub !== userId) throw new Error(`login as ${userNames.get(userId)} gave a token for ${claims.sub}`);
+      return token;
+    };
 
     const results = { machine: machine(), config: { rounds, warmup, probeSessions } };
     const rows = [];
 
     // ---- 1. check vs no-op on the same user's object.
     const userId = await newUser(scimOn, "bench-check");
-    const sid = await openSession(userId);
-    const valid = await check(userId, sid);
-    if (valid.status !== 200) throw new Error(`a fresh session does not check valid: ${valid.text}`);
+    const token = await login(scimOn, userId);
+    const sid = jwtPayload(token).sid;
+    const valid = await appOn.proxied(token);
+    if (valid.status !== 200 || valid.email !== userNames.get(userId)) throw new Error(`a fresh session does not proxy 200: ${valid.status} ${valid.text.slice(0, 200)}`);
     const u = encodeURIComponent(userId);
     const rpc = await interleave(
       [
@@ -106,11 +124,13 @@ export async function runSessions({
     const activeBody = (active) => ({ schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active } }] });
     const problems = [];
     const deactivation = (scim, id, prefix, expectRevoked) => async (i) => {
-      const s = await openSession(id); // untimed: the session the deactivation must (or must not) end
+      const s = await login(scim, id); // untimed: the session the deactivation must (or must not) end
       const down = await scim("PATCH", `/Users/${id}`, activeBody(false), 200);
       if (down.json().active !== false) throw new Error(`${prefix}: PATCH active=false answered ${down.text.slice(0, 200)}`);
-      const after = await check(id, s);
-      if ((after.status === 401) !== expectRevoked && problems.length < 5) problems.push(`${prefix} round ${i}: session check after deactivation → ${after.status} ${after.text.slice(0, 120)}`);
+      // Revoked: the proxy sends the browser back to login (302); not revoked: the origin answers (200).
+      const after = await appFor(scim).proxied(s);
+      const refused = after.status === 302 && /\/cdn-cgi\/access\/login\//.test(after.location ?? "");
+      if ((expectRevoked ? !refused : after.status !== 200) && problems.length < 5) problems.push(`${prefix} round ${i}: proxied request after deactivation → ${after.status} ${after.location ?? after.text.slice(0, 120)}`);
       const up = await scim("PATCH", `/Users/${id}`, activeBody(true), 200);
       return { [`${prefix}_deactivate`]: down.ms, [`${prefix}_reactivate`]: up.ms };
     };
@@ -185,6 +205,7 @@ export async function runSessions({
     console.log(`results: ${file}`);
     return results;
   } finally {
+    for (const a of apps) await a.close();
     await server.stop();
     log("wrangler dev stopped");
   }

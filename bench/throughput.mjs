@@ -26,7 +26,7 @@
 
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { adminClient, benchUser, createConnection, logger, machine, ms, PATCH_OP, printTable, ratio, rng, round3, roundStats, scimClient, startServer, stats, USER_SCHEMA, writeResults } from "./lib.mjs";
+import { accessApp, adminClient, benchUser, createConnection, logger, machine, ms, PATCH_OP, printTable, ratio, rng, round3, roundStats, scimClient, startServer, stats, USER_SCHEMA, writeResults } from "./lib.mjs";
 
 const USERS = 20_000;
 const SMALL = 10;
@@ -51,7 +51,8 @@ export async function runThroughput({
   const server = await startServer({ label: "bench-throughput", log });
   try {
     const admin = adminClient(server);
-    const conn = await createConnection(admin, { name: "bench-throughput", type: "okta", userDeprovision: true });
+    // A development-IdP connection, so the preflight can log a user in (issue 8: no dev session routes).
+    const conn = await createConnection(admin, { name: "bench-throughput", type: "oidc", userDeprovision: true });
     const scim = scimClient(conn);
 
     // ---- Seed: 20,000 users; per client one 10-member and one 2,000-member group (no two clients share a group).
@@ -65,7 +66,7 @@ export async function runThroughput({
     }
     log(`seeded ${USERS} users, ${concurrency}× ${SMALL}-member and ${concurrency}× ${BIG}-member groups in ${Math.round(performance.now() - t0)} ms`);
 
-    await preflight({ admin, scim, server, small, big, log });
+    await preflight({ admin, scim, server, conn, small, big, log });
 
     // ---- Raw HTTP that never throws: every answer is tallied (2xx / 4xx / 5xx / network) per case.
     const tallies = {};
@@ -253,7 +254,7 @@ async function alternate(sides, { concurrency, perBlock, blocks }) {
 }
 
 /** Every floor and case must do what it claims before it is timed (a wrong answer is an error, not a figure). */
-async function preflight({ admin, scim, server, small, big, log }) {
+async function preflight({ admin, scim, server, conn, small, big, log }) {
   const u = benchUser(RANGE.preflight);
   const assert = (cond, message) => {
     if (!cond) throw new Error(`preflight: ${message}`);
@@ -275,15 +276,22 @@ async function preflight({ admin, scim, server, small, big, log }) {
     await scim("PATCH", `/Groups/${groupId}?excludedAttributes=members`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: `members[value eq "${u.id}"]` }] }, [200, 204]);
     assert(!((await scim("GET", `/Users/${u.id}?attributes=groups`, undefined, 200)).json().groups ?? []).some((g) => g.value === groupId), `PATCH remove did not remove the member from ${groupId}`);
   }
-  // Deactivation with user_deprovision on must revoke a live session (so it really makes the DO call).
+  // Deactivation with user_deprovision on must revoke a live session (so it really makes the DO
+  // call): a real login through the development IdP, a proxied 200, then a 302 back to login.
   const d = benchUser(RANGE.preflight + 1);
-  const sid = (await admin("POST", "/__dev/sessions", { user_id: d.id, kind: "access", app_id: "tp" }, 200)).json().result.session_id;
-  const check = () => admin("GET", `/__dev/sessions/check?user_id=${d.id}&session_id=${sid}`, undefined, [200, 401]);
-  assert((await check()).status === 200, "a fresh session does not check valid");
-  const down = (await scim("PATCH", `/Users/${d.id}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active: false } }] }, 200)).json();
-  assert(down.active === false, "PATCH active=false did not deactivate");
-  const after = await check();
-  assert(after.status === 401 && after.json().status === "revoked", `session after deactivation: ${after.status} ${after.text.slice(0, 120)}`);
+  const app = await accessApp(server, conn, { label: "tp-preflight" });
+  try {
+    const { token, claims } = await app.login(d.userName);
+    assert(claims.sub === d.id, `login as ${d.userName} gave a token for ${claims.sub}`);
+    const before = await app.proxied(token);
+    assert(before.status === 200 && before.email === d.userName, `a fresh session does not proxy 200: ${before.status} ${before.text.slice(0, 120)}`);
+    const down = (await scim("PATCH", `/Users/${d.id}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", value: { active: false } }] }, 200)).json();
+    assert(down.active === false, "PATCH active=false did not deactivate");
+    const after = await app.proxied(token);
+    assert(after.status === 302 && /\/cdn-cgi\/access\/login\//.test(after.location ?? ""), `proxied request after deactivation: ${after.status} ${after.location ?? after.text.slice(0, 120)}`);
+  } finally {
+    await app.close();
+  }
   log(`preflight ok (floors write 1 row each; GET, create, member add/remove on ${SMALL}- and ${BIG}-member groups, deactivation revokes) on ${server.baseUrl}`);
 }
 
