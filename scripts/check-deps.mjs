@@ -5,7 +5,8 @@
 //    `directory` and `sessions` are use cases over D1 and Durable Objects, `admin`/`dev` are routes).
 //    The entry modules (src/app.ts, src/index.ts) may import anything; nothing imports them.
 // 2. The pure cores import nothing outside themselves: src/scim/** (SCIM filter, PATCH engine,
-//    projection, cursor codec) and src/access/policy/** (the Access policy evaluator) never import
+//    projection, cursor codec), src/access/policy/** (the Access policy evaluator) and src/gateway/rules/**
+//    (the Gateway expression parser and rule engine) never import
 //    Hono, D1, Durable Objects or any other part of src/ (zod, for the policy schemas, is allowed).
 // 3. Nothing in the repository points at a file outside it (users only have the repository).
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -16,7 +17,7 @@ const src = path.join(root, "src");
 const ENTRIES = new Set(["app.ts", "index.ts"]);
 /** Pure cores: folder → module specifiers they may import besides their own files. */
 /** Pure cores: folder under src/ → packages they may import besides their own files. */
-const PURE = { scim: [], "access/policy": ["zod"] };
+const PURE = { scim: [], "access/policy": ["zod"], "gateway/rules": ["zod"] };
 /** The pure core a src/ file belongs to, if any. */
 const pureCoreOf = (file) => Object.keys(PURE).find((dir) => file.startsWith(path.join(src, dir) + path.sep));
 const problems = [];
