@@ -11,6 +11,7 @@ import { devEchoRoutes } from "./dev/echo";
 import { ScimError } from "./scim/errors";
 import { accessRouting } from "./access/routing";
 import { teamRoutes } from "./access/login/routes";
+import { dohTokenRoutes } from "./gateway/service-tokens";
 import { TeamHostUnknown } from "./access/login/team";
 import { page } from "./access/pages";
 
@@ -29,6 +30,7 @@ app.use("*", async (c, next) => {
 
 app.use("*", accessRouting);
 app.get("/healthz", (c) => c.json({ ok: true }));
+app.route("/cdn-cgi/access", dohTokenRoutes); // Gateway: a service token issues a DoH device for a named user
 app.route("/cdn-cgi/access", teamRoutes);
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);

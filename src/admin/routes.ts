@@ -10,6 +10,7 @@ import { apiErrors, envelope } from "../http/api-error";
 import { listScimGroups, listScimUsers } from "./directory-views";
 import { accessRoutes } from "./access-routes";
 import { accessKeyRoutes } from "../access/tokens/routes";
+import { gatewayRoutes } from "./gateway-routes";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
@@ -150,6 +151,8 @@ adminRoutes.get("/audit_logs", async (c) => {
 adminRoutes.route("/", accessRoutes);
 // Access signing keys: rotation settings and rotate-now (src/access/tokens/routes.ts).
 adminRoutes.route("/", accessKeyRoutes);
+// Gateway devices, rules, DNS log and Access service tokens (src/admin/gateway-routes.ts).
+adminRoutes.route("/", gatewayRoutes);
 
 adminRoutes.all("*", () => {
   throw apiErrors.notFound("Route");
