@@ -3,6 +3,7 @@ import { readConfig } from "./config";
 import { database } from "./db";
 import { rotateIfDue } from "./access/tokens/keys";
 import { pruneProvisioningLog } from "./logs/provisioning-log";
+import { dnsLogRetentionDays, pruneDnsLog } from "./gateway/dns-log";
 import { consumeDeadLetters } from "./sessions/dead-letters";
 import { redriveOutbox } from "./sessions/outbox";
 import { consumeIdentityChanges, type IdentityChangeMessage } from "./sessions/fanout";
@@ -33,6 +34,7 @@ export default {
         if (redrive.pending > 0) console.error("identity outbox: rows still pending after re-drive", redrive.pending);
         if (controller.cron === REDRIVE_CRON) return;
         await pruneProvisioningLog(database(env), readConfig(env).logRetentionDays);
+        await pruneDnsLog(env.DB, dnsLogRetentionDays(env));
         await env.DB.prepare("PRAGMA optimize").run();
         await rotateIfDue(env, controller.scheduledTime);
       })(),

@@ -5,6 +5,8 @@ import { baseUrlFor } from "../config";
 import { envelope } from "../http/api-error";
 import { jsonBody } from "../access/apps/input";
 import { createDevice, getDevice, listDevices, revokeDevice } from "../gateway/devices";
+import { createRule, deleteRule, getRule, listRules, updateRule } from "../gateway/rules-store";
+import { queryDnsLog } from "../gateway/dns-log";
 import { createServiceToken, deleteServiceToken, getServiceToken, listServiceTokens, rotateServiceToken } from "../gateway/service-tokens";
 
 /**
@@ -33,3 +35,17 @@ gatewayRoutes.get("/access/service_tokens", async (c) => c.json(envelope(await l
 gatewayRoutes.get("/access/service_tokens/:id", async (c) => c.json(envelope(await getServiceToken(c.env.DB, c.req.param("id")))));
 gatewayRoutes.delete("/access/service_tokens/:id", async (c) => c.json(envelope(await deleteServiceToken(c.env.DB, c.var.actor, c.req.param("id")))));
 gatewayRoutes.post("/access/service_tokens/:id/rotate", async (c) => c.json(envelope(await rotateServiceToken(c.env.DB, c.var.actor, c.req.param("id")))));
+
+// ---- Rules (expressions parsed and checked against the directory when saved).
+const rules = (c: { env: Env; var: AppEnv["Variables"] }) => ({ db: c.env.DB, actor: c.var.actor });
+gatewayRoutes.post("/gateway/rules", async (c) => c.json(envelope(await createRule(rules(c), await jsonBody(c.req.raw)))));
+gatewayRoutes.get("/gateway/rules", async (c) => c.json(envelope(await listRules(c.env.DB))));
+gatewayRoutes.get("/gateway/rules/:id", async (c) => c.json(envelope(await getRule(c.env.DB, c.req.param("id")))));
+gatewayRoutes.put("/gateway/rules/:id", async (c) => c.json(envelope(await updateRule(rules(c), c.req.param("id"), await jsonBody(c.req.raw)))));
+gatewayRoutes.delete("/gateway/rules/:id", async (c) => c.json(envelope(await deleteRule(rules(c), c.req.param("id")))));
+
+// ---- The DNS activity log.
+gatewayRoutes.get("/gateway/logs/dns", async (c) => {
+  const { result, result_info } = await queryDnsLog(c.env.DB, new URL(c.req.url).searchParams);
+  return c.json(envelope(result, { result_info }));
+});
