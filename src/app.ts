@@ -11,9 +11,11 @@ import { devEchoRoutes } from "./dev/echo";
 import { ScimError } from "./scim/errors";
 import { accessRouting } from "./access/routing";
 import { teamRoutes } from "./access/login/routes";
+import { portalRoutes } from "./access/portal/routes";
 import { dohTokenRoutes } from "./gateway/service-tokens";
 import { TeamHostUnknown } from "./access/login/team";
 import { page } from "./access/pages";
+import { dohRoutes } from "./gateway/doh";
 
 
 /**
@@ -32,8 +34,10 @@ app.use("*", accessRouting);
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/cdn-cgi/access", dohTokenRoutes); // Gateway: a service token issues a DoH device for a named user
 app.route("/cdn-cgi/access", teamRoutes);
+app.route("/portal", portalRoutes); // self-service (Gateway device enrollment), behind Access login
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);
+app.route("/dns-query", dohRoutes); // Gateway: the identity-aware DoH resolver (RFC 8484), token in the path or CF-Authorization
 // The development IdP has its own DEV_ROUTES gate and no admin token (a browser signs in through it);
 // mounted before /__dev so its handlers answer before that sub-app's admin-token middleware.
 app.route("/__dev/idp", devIdpRoutes);

@@ -1,7 +1,6 @@
 // Which IdP connections a person may sign in to an app with.
 import { toConnectionRow } from "../../auth/scim-secret";
 import type { IdentityProviderRow } from "../../db";
-import type { AccessApp } from "../apps/types";
 
 /** A connection can log people in once it has an OIDC client (Cloudflare's `config.client_id`). */
 function canLogIn(row: IdentityProviderRow): boolean {
@@ -13,10 +12,10 @@ function canLogIn(row: IdentityProviderRow): boolean {
   }
 }
 
-/** The connections `app` accepts (its `allowed_idps`, or every connection when empty) that can log people in, oldest first. */
-export async function loginConnections(db: D1Database, app: AccessApp): Promise<IdentityProviderRow[]> {
+/** The connections allowed (an app's `allowed_idps`; every connection when empty) that can log people in, oldest first. */
+export async function loginConnections(db: D1Database, allowedIdps: string[]): Promise<IdentityProviderRow[]> {
   const rows = await db.prepare("SELECT * FROM identity_providers ORDER BY created_at, id").all<Record<string, unknown>>();
-  const allowed = new Set(app.allowedIdps);
+  const allowed = new Set(allowedIdps);
   return rows.results.map(toConnectionRow).filter((r) => (allowed.size === 0 || allowed.has(r.id)) && canLogIn(r));
 }
 

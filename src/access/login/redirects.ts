@@ -39,3 +39,15 @@ export function checkAppRedirect(raw: string | null | undefined, app: RedirectSc
 export function appRoot(app: RedirectScope, scheme: "http:" | "https:"): URL {
   return new URL(`${scheme}//${app.host}${app.pathPrefix || ""}/`);
 }
+
+/** The team host's own pages a login may return to (self-service portal: Gateway device enrollment). */
+export const PORTAL_PREFIX = "/portal";
+
+/** `raw` as a URL on the team origin under PORTAL_PREFIX (default: the portal's root), or null. */
+export function checkPortalRedirect(raw: string | null | undefined, team: string): URL | null {
+  const teamUrl = new URL(team);
+  const scope = { host: teamUrl.host, pathPrefix: PORTAL_PREFIX };
+  if (!raw) return new URL(`${team}${PORTAL_PREFIX}/`);
+  const url = checkAppRedirect(raw, scope, teamUrl.protocol === "http:");
+  return url && url.protocol === teamUrl.protocol ? url : null;
+}

@@ -12,7 +12,8 @@ import { clearCookie, cookieValues, SESSION_COOKIE, setCookie } from "../cookies
 import { page } from "../pages";
 import { authorizeApp } from "./authorize";
 import { connectionById, loginConnections } from "./connections";
-import { appRoot, checkAppRedirect } from "./redirects";
+import { appRoot, checkAppRedirect, checkPortalRedirect } from "./redirects";
+import type { AppWithPolicies } from "../apps/types";
 import { clearLoginStateCookie, loginStateCookie, LOGIN_STATE_TTL_SECONDS, readLoginState } from "./state";
 import { liveSessionFromTokens, teamOrigin } from "./team";
 import { orgToken } from "./tokens";
@@ -33,42 +34,58 @@ async function currentOrgSession(c: C, team: string) {
 }
 
 /**
+ * What a login is for: an app (its host and path prefix), or the team host's own portal pages
+ * (self-service, e.g. Gateway device enrollment), which need an org session and no app session.
+ */
+type LoginTarget = { kind: "app"; found: AppWithPolicies; name: string; host: string; allowedIdps: string[] } | { kind: "portal"; name: string; host: string; allowedIdps: string[] };
+
+/**
  * `GET /cdn-cgi/access/login/:host?redirect_url=…[&idp=…]`: with a live org session, straight to
  * the app; otherwise to the IdP (PKCE, state and nonce in a sealed cookie). `redirect_url` must be
- * on the app's own host and path prefix.
+ * on the app's own host and path prefix (or, for the team host itself, under PORTAL_PREFIX).
  */
 teamRoutes.get("/login/:host", async (c) => {
   const team = teamOrigin(c.var.config, c.req.url);
   const host = c.req.param("host").toLowerCase();
   const raw = c.req.query("redirect_url");
-  let path = "/";
-  try {
-    if (raw) path = new URL(raw).pathname;
-  } catch {
-    return page(400, "Invalid sign-in link", "The address to return to after signing in is not valid.");
-  }
-  const found = await findAppForRequest(c.env.DB, host, path);
-  if (!found) return page(404, "Unknown application", "No application is protected at this address.");
   const allowHttp = team.startsWith("http:");
-  const redirect = raw ? checkAppRedirect(raw, found.app, allowHttp) : appRoot(found.app, allowHttp ? "http:" : "https:");
-  if (!redirect) return page(400, "Invalid sign-in link", "The address to return to after signing in is not part of this application.");
+  let target: LoginTarget;
+  let redirect: URL | null;
+  if (host === new URL(team).host) {
+    target = { kind: "portal", name: "your organization's portal", host, allowedIdps: [] };
+    redirect = checkPortalRedirect(raw, team);
+    if (!redirect) return page(400, "Invalid sign-in link", "The address to return to after signing in is not a page of this portal.");
+  } else {
+    let path = "/";
+    try {
+      if (raw) path = new URL(raw).pathname;
+    } catch {
+      return page(400, "Invalid sign-in link", "The address to return to after signing in is not valid.");
+    }
+    const found = await findAppForRequest(c.env.DB, host, path);
+    if (!found) return page(404, "Unknown application", "No application is protected at this address.");
+    target = { kind: "app", found, name: found.app.name, host: found.app.host, allowedIdps: found.app.allowedIdps };
+    redirect = raw ? checkAppRedirect(raw, found.app, allowHttp) : appRoot(found.app, allowHttp ? "http:" : "https:");
+    if (!redirect) return page(400, "Invalid sign-in link", "The address to return to after signing in is not part of this application.");
+  }
 
   const requestedIdp = c.req.query("idp");
   const org = requestedIdp ? null : await currentOrgSession(c, team);
-  if (org) {
-    const outcome = await authorizeApp(c.env, team, found, { userId: org.claims.sub, orgSession: org.session, idpGroupClaims: [] }, redirect, clientIp(c));
+  if (org && target.kind === "portal") return new Response(null, { status: 302, headers: { location: redirect.href, "cache-control": "no-store" } });
+  if (org && target.kind === "app") {
+    const outcome = await authorizeApp(c.env, team, target.found, { userId: org.claims.sub, orgSession: org.session, idpGroupClaims: [] }, redirect, clientIp(c));
     if (!outcome.orgSessionEnded) return outcome.response;
   }
 
-  const connections = await loginConnections(c.env.DB, found.app);
+  const connections = await loginConnections(c.env.DB, target.allowedIdps);
   const chosen = requestedIdp ? connections.find((x) => x.id === requestedIdp) : connections.length === 1 ? connections[0] : undefined;
   if (!chosen) {
-    if (connections.length === 0) return page(503, "Sign-in is not available", `No identity provider is set up for ${found.app.name}. Ask your administrator.`);
+    if (connections.length === 0) return page(503, "Sign-in is not available", `No identity provider is set up for ${target.name}. Ask your administrator.`);
     const links = connections.map((x): [string, string] => [
       `Sign in with ${x.name}`,
-      `${team}/cdn-cgi/access/login/${encodeURIComponent(found.app.host)}?redirect_url=${encodeURIComponent(redirect.href)}&idp=${encodeURIComponent(x.id)}`,
+      `${team}/cdn-cgi/access/login/${encodeURIComponent(target.host)}?redirect_url=${encodeURIComponent(redirect!.href)}&idp=${encodeURIComponent(x.id)}`,
     ]);
-    return page(requestedIdp ? 400 : 200, `Sign in to ${found.app.name}`, requestedIdp ? "That identity provider cannot be used here. Choose one:" : "Choose how to sign in:", links);
+    return page(requestedIdp ? 400 : 200, `Sign in to ${target.name}`, requestedIdp ? "That identity provider cannot be used here. Choose one:" : "Choose how to sign in:", links);
   }
 
   const start = await startLogin(c.env, chosen, callbackUrl(team));
@@ -77,7 +94,7 @@ teamRoutes.get("/login/:host", async (c) => {
     nonce: start.nonce,
     codeVerifier: start.codeVerifier,
     idpId: chosen.id,
-    appId: found.app.id,
+    appId: target.kind === "app" ? target.found.app.id : "",
     redirectUrl: redirect.href,
     expiresAt: Date.now() + LOGIN_STATE_TTL_SECONDS * 1000,
   });
@@ -115,6 +132,12 @@ teamRoutes.get("/callback", async (c) => {
   const token = await orgToken(c.env, team, { userId: match.id, email: loginName.toLowerCase(), idpId: connection.id, groupsVersion: 0 }, orgSession);
   done.append("set-cookie", setCookie(SESSION_COOKIE, token, { path: "/", maxAge: ORG_SESSION_SECONDS }));
 
+  // A portal login (no app): the org session is all it needed; the target was checked when the login started (and is sealed).
+  if (login.appId === "") {
+    done.set("location", login.redirectUrl);
+    done.set("cache-control", "no-store");
+    return new Response(null, { status: 302, headers: done });
+  }
   const found = await findAppForRequest(c.env.DB, new URL(login.redirectUrl).host, new URL(login.redirectUrl).pathname);
   if (!found || found.app.id !== login.appId) return fail(404, "Unknown application", "The application you were signing in to no longer exists.");
   const redirect = checkAppRedirect(login.redirectUrl, found.app, team.startsWith("http:"));
