@@ -11,7 +11,7 @@ import { devEchoRoutes } from "./dev/echo";
 import { ScimError } from "./scim/errors";
 import { accessRouting } from "./access/routing";
 import { teamRoutes } from "./access/login/routes";
-import { portalRoutes } from "./access/portal/routes";
+import { portalRoutes } from "./portal/routes";
 import { dohTokenRoutes } from "./gateway/service-tokens";
 import { TeamHostUnknown } from "./access/login/team";
 import { page } from "./access/pages";

@@ -6,7 +6,7 @@ import { envelope } from "../http/api-error";
 import { createApp, deleteApp, getApp, listApps, updateApp, type AppContext } from "../access/apps/apps";
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroup } from "../access/apps/groups";
 import { hostName } from "../access/apps/domain";
-import { jsonBody } from "../access/apps/input";
+import { jsonBody } from "../http/input";
 import { createPolicy, deletePolicy, getPolicies, getPolicy, updatePolicy } from "../access/apps/policies";
 import { simulate } from "../access/apps/simulate";
 import { renderApp, renderGroup, renderPolicy } from "../access/apps/types";

@@ -3,7 +3,7 @@ import type { AppEnv } from "../http/app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { baseUrlFor } from "../config";
 import { envelope } from "../http/api-error";
-import { jsonBody } from "../access/apps/input";
+import { jsonBody } from "../http/input";
 import { createDevice, getDevice, listDevices, revokeDevice } from "../gateway/devices";
 import { createRule, deleteRule, getRule, listRules, updateRule } from "../gateway/rules-store";
 import { queryDnsLog } from "../gateway/dns-log";

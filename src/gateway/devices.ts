@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
-import { parseBody } from "../access/apps/input";
+import { parseBody } from "../http/input";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { sessionsFor } from "../sessions/client";
 import { openSession } from "../sessions/service";

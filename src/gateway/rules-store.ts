@@ -5,7 +5,7 @@ import { z } from "zod";
 import { nowIso } from "../db";
 import { apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
-import { isUniqueViolation, parseBody } from "../access/apps/input";
+import { isUniqueViolation, parseBody } from "../http/input";
 import { FIELDS, fieldsUsed, groupReferences, parseExpression, type Expr } from "./rules/expression";
 import { buildRuleSet, type GatewayRule, type RuleSet } from "./rules/engine";
 

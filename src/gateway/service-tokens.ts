@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { AppEnv } from "../http/app-env";
 import { ApiError, apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
-import { parseBody } from "../access/apps/input";
+import { parseBody } from "../http/input";
 import { baseUrlFor } from "../config";
 import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
 import { issueDevice, issueRefusal } from "./devices";

@@ -274,3 +274,36 @@ describe("an app host serves its apps and nothing else", () => {
     expect(world.origin.hits.at(-1)!.body).toBe("hello origin");
   });
 });
+
+describe("Gateway HTTP rules on proxied Access traffic", () => {
+  it("a block rule for the SCIM group on a path refuses its members (block page) and lets others through", async () => {
+    world = await accessWorld({ scimConfig: { identity_update_behavior: "automatic" } });
+    const ada = await provisionUser(world.conn, "ada@example.com");
+    const group = await scim(world.conn, "POST", "/Groups", { schemas: [GROUP], displayName: "contractors", members: [{ value: ada.id }] });
+    expect(group.status).toBe(201);
+    const rule = await exports.default.fetch(`${ORIGIN}/api/v1/gateway/rules`, {
+      method: "POST",
+      headers: { authorization: "Bearer test-admin-token", "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "no admin for contractors",
+        action: "block",
+        filters: ["http"],
+        traffic: `http.request.host == "${world.app.domain}" and http.request.uri.path == "/admin"`,
+        identity: 'any(identity.groups.name[*] in {"contractors"})',
+        rule_settings: { block_page_enabled: true },
+      }),
+    });
+    expect(rule.status).toBe(200);
+    await loginAs(world, "ada@example.com");
+    const token = appCookie(world);
+    const blocked = await withCookie(world, token, "/admin");
+    expect(blocked.status).toBe(403);
+    expect(blocked.headers.get("content-type")).toContain("text/html");
+    expect((await withCookie(world, token, "/wiki")).status).toBe(200);
+
+    // Leaving the group (automatic identity updates) lifts the block on the next request.
+    const leave = await scim(world.conn, "PATCH", `/Groups/${((await group.json()) as { id: string }).id}`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: `members[value eq "${ada.id}"]` }] });
+    expect(leave.status).toBeLessThan(300);
+    expect((await withCookie(world, token, "/admin")).status).toBe(200);
+  });
+});

@@ -5,8 +5,13 @@ import { apiErrors } from "../../http/api-error";
 import { auditStatement } from "../../logs/audit";
 import { checkSessionDuration } from "./duration";
 import { hostName, normaliseDomain, normaliseOrigin } from "./domain";
-import { isUniqueViolation, parseBody, randomAud } from "./input";
+import { isUniqueViolation, parseBody } from "../../http/input";
 import { appFromRow, type AccessApp, type AppRow } from "./types";
+
+/** 64 lower-case hex characters from 32 random bytes: an app's `aud` tag (Cloudflare's format). */
+function randomAud(): string {
+  return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 const appSchema = z.strictObject({
   name: z.string().trim().min(1, "must not be empty").max(200),

@@ -5,7 +5,7 @@ import { nowIso } from "../../db";
 import { apiErrors } from "../../http/api-error";
 import { auditStatement } from "../../logs/audit";
 import { parseGroupDefinition, type GroupDefinition } from "../policy/rules";
-import { isUniqueViolation } from "./input";
+import { isUniqueViolation } from "../../http/input";
 import { checkReferences, groupsExistGuard, referencedGroupIds } from "./references";
 import { groupFromRow, renderGroup, type GroupRow, type StoredGroup } from "./types";
 

@@ -5,7 +5,7 @@ import { apiErrors } from "../../http/api-error";
 import { auditStatement } from "../../logs/audit";
 import { parsePolicy, type Policy } from "../policy/rules";
 import { checkSessionDuration } from "./duration";
-import { isUniqueViolation } from "./input";
+import { isUniqueViolation } from "../../http/input";
 import { checkReferences, groupsExistGuard, referencedGroupIds } from "./references";
 import { policyFromRow, renderPolicy, type PolicyRow, type StoredPolicy } from "./types";
 

@@ -7,7 +7,7 @@ import { directoryIdentity, findDirectoryUser } from "../identity";
 import { evaluatePolicies } from "../policy/evaluate";
 import { parseIp } from "../policy/ip";
 import type { Rule } from "../policy/rules";
-import { parseBody } from "./input";
+import { parseBody } from "../../http/input";
 import { getAppById } from "./lookup";
 import type { AppWithPolicies } from "./types";
 

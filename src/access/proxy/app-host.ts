@@ -14,6 +14,9 @@ import { checkAppRedirect } from "../login/redirects";
 import { liveSessionFromTokens, resolveSession, teamOriginForAppHost, type LiveSession } from "../login/team";
 import { appToken } from "../login/tokens";
 import { forwardToOrigin } from "./forward";
+import { matchRule } from "../../gateway/rules/engine";
+import { loadRuleSet } from "../../gateway/rules-store";
+import type { Identity } from "../../sessions/types";
 
 type C = Context<AppEnv>;
 
@@ -56,13 +59,31 @@ function loginRequired(c: C, team: string, found: AppWithPolicies, fromHeader: b
 const unavailable = () =>
   new Response("The session service is temporarily unavailable; retry shortly.", { status: 503, headers: { "retry-after": "1", "cache-control": "no-store", "content-type": "text/plain; charset=utf-8" } });
 
+/**
+ * Gateway HTTP rules (`filters: ["http"]`) on proxied Access traffic, with the session's identity
+ * (SCIM groups at their current version) or none (bypass): a `block` answers 403 here, with the block
+ * page when the rule asks for it; anything else lets the request on.
+ */
+async function gatewayHttpBlock(c: C, identity: Identity | null): Promise<Response | null> {
+  const url = new URL(c.req.url);
+  const rule = matchRule(await loadRuleSet(c.env), "http", {
+    http: { host: url.hostname, path: url.pathname },
+    identity: identity ? { email: identity.email, groups: identity.groups } : null,
+  });
+  if (!rule || rule.action !== "block") return null;
+  if (rule.settings.block_page_enabled) return page(403, "Blocked", "Your organization's policy blocks this page.");
+  return new Response("Blocked by your organization's policy.", { status: 403, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+}
+
 /** A proxied request (every path of the app that is not `/cdn-cgi/access/*`). */
 export async function proxyRequest(c: C, found: AppWithPolicies, team: string): Promise<Response> {
   const { app, policies, groupsById } = found;
   const ip = c.req.header("cf-connecting-ip") ?? null;
   // Bypass and service-auth policies are decided on the request alone, before any identity.
   const anonymous = evaluatePolicies(policies, null, { ip }, groupsById);
-  if (anonymous.decision === "bypass" || anonymous.decision === "non_identity") return forwardToOrigin(c.req.raw, app, null);
+  if (anonymous.decision === "bypass" || anonymous.decision === "non_identity") {
+    return (await gatewayHttpBlock(c, null)) ?? forwardToOrigin(c.req.raw, app, null);
+  }
 
   const { tokens, fromHeader } = presentedTokens(c.req.raw);
   const resolved = await resolveSession(c.env, tokens, { audience: app.aud, type: "app", issuer: team });
@@ -89,6 +110,8 @@ export async function proxyRequest(c: C, found: AppWithPolicies, team: string): 
     assertion = await appToken(c.env, team, app, { userId: claims.sub, email: claims.email, idpId: claims.idp_id, groupsVersion: check.groupsVersion }, resolved.session);
     if (!fromHeader) refreshed.push(setCookie(SESSION_COOKIE, assertion, { path: cookiePath(found), maxAge: claims.exp - Date.now() / 1000 }));
   }
+  const blocked = await gatewayHttpBlock(c, check.identity);
+  if (blocked) return blocked;
   const response = await forwardToOrigin(c.req.raw, app, { assertion, email: claims.email });
   if (refreshed.length === 0) return response;
   const out = new Response(response.body, response);

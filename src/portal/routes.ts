@@ -3,12 +3,12 @@
 // form carries a CSRF token bound to the org session (and the org cookie is SameSite=Lax, so a
 // cross-site POST does not carry it at all).
 import { Hono, type Context } from "hono";
-import type { AppEnv } from "../../http/app-env";
-import { issueDevice, resolveDeviceToken } from "../../gateway/devices";
-import { cookieValues, SESSION_COOKIE } from "../cookies";
-import { PAGE_HEADERS } from "../pages";
-import { PORTAL_PREFIX } from "../login/redirects";
-import { liveSessionFromTokens, teamOrigin, type LiveSession } from "../login/team";
+import type { AppEnv } from "../http/app-env";
+import { issueDevice, resolveDeviceToken } from "../gateway/devices";
+import { cookieValues, SESSION_COOKIE } from "../access/cookies";
+import { PAGE_HEADERS } from "../access/pages";
+import { PORTAL_PREFIX } from "../access/login/redirects";
+import { liveSessionFromTokens, teamOrigin, type LiveSession } from "../access/login/team";
 import { csrfToken, csrfValid } from "./csrf";
 import { appleDnsProfile } from "./mobileconfig";
 

@@ -1,7 +1,7 @@
 // CSRF tokens for the portal's forms: HMAC-SHA-256 of the org session id under a key derived from
 // ACCESS_SECRETS_KEY. Bound to the session, so a token from one login is useless in another, and
 // needing no server state. Compared in constant time.
-import { timingSafeEqualHex } from "../../lib/crypto";
+import { timingSafeEqualHex } from "../lib/crypto";
 
 const encoder = new TextEncoder();
 const keys = new Map<string, Promise<CryptoKey>>();

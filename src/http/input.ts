@@ -1,6 +1,6 @@
 // Shared helpers of the admin write paths: body parsing with path-bearing messages, D1 constraint errors.
 import { z } from "zod";
-import { apiErrors } from "../../http/api-error";
+import { apiErrors } from "./api-error";
 
 /** `a.b[2]` from a zod issue path. */
 function formatPath(path: readonly PropertyKey[]): string {
@@ -27,11 +27,6 @@ export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
 export function isUniqueViolation(error: unknown, columns: string): boolean {
   const message = error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : String(error);
   return message.includes("UNIQUE constraint failed") && message.includes(columns);
-}
-
-/** 64 lower-case hex characters from 32 random bytes: an app's `aud` tag (Cloudflare's format). */
-export function randomAud(): string {
-  return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The request body as JSON, or a 400. */
