@@ -49,6 +49,7 @@ export function domainValueProblem(value: string): string | null {
       ? "a domain must be written in ASCII (use the xn-- form of an internationalised name)"
       : "a domain must not contain spaces or control characters";
   }
+  if (name.includes("*")) return 'wildcards are not supported: any(dns.domains[*] == "example.com") matches every subdomain';
   if (name.length > MAX_NAME_LENGTH) return `a domain is at most ${MAX_NAME_LENGTH} characters`;
   if (name.split(".").some((label) => label === "")) return "a domain must not contain an empty label";
   if (name.split(".").some((label) => label.length > 63)) return "a domain label is at most 63 characters";

@@ -274,6 +274,7 @@ class Parser {
 
   private set(): { values: string[]; positions: number[] } {
     const open = this.take();
+    if (open.t === "list") throw new ParseError(this.valueMessage(open), open.pos);
     if (!this.isPunct(open, "{")) {
       throw new ParseError(`expected a set such as {"a.com" "b.com"} after in, found ${describeToken(open)}`, open.pos);
     }
