@@ -167,6 +167,22 @@ describe("the seed's example, end to end", () => {
     expect(await answerOf(await get(w.risky.token, dnsQuery("example.com")))).toMatchObject({ rcode: 0, ips: ["192.0.2.7"] });
   });
 
+  it("records each answered query in the DNS activity log (decision and rule), never the token", async () => {
+    const w = await world();
+    await get(w.risky.token, dnsQuery("a.b.example.com", { type: TYPE.AAAA }));
+    await get(w.risky.token, dnsQuery("Notexample.com"));
+    upstream.state.mode = "500";
+    await post(w.other.token, dnsQuery("down.test"));
+    const rows = (await env.DB.prepare("SELECT * FROM gateway_dns_log WHERE user_id IN (?, ?) ORDER BY at, rowid").bind(w.risky.id, w.other.id).all<Record<string, string | null>>()).results;
+    const ruleId = ((await (await admin("GET", "/api/v1/gateway/rules")).json()) as { result: { id: string }[] }).result[0]!.id;
+    expect(rows.map((r) => [r.user_id, r.query_name, r.query_type, r.decision, r.rule_id])).toEqual([
+      [w.risky.id, "a.b.example.com", "AAAA", "blocked", ruleId],
+      [w.risky.id, "notexample.com", "A", "allowed", null],
+      [w.other.id, "down.test", "A", "servfail", null],
+    ]);
+    expect(JSON.stringify(rows)).not.toContain(w.risky.token);
+  });
+
   it("never shows the upstream a token, an identity or the client's address", async () => {
     const w = await world();
     await get(w.other.token, dnsQuery("path.test", { edns: { do: true, ecs: true } }));
