@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { clearDeviceTokenCache, DEVICE_TTL_SECONDS, issueDevice, resolveDeviceToken } from "../../src/gateway/devices";
 import { sha256Hex } from "../../src/lib/crypto";
@@ -206,5 +206,19 @@ describe("resolveDeviceToken", () => {
     const device = await enroll(userId);
     await env.DB.prepare("UPDATE gateway_devices SET revoked_at = ? WHERE id = ?").bind(new Date().toISOString(), device.id).run();
     expect(await resolveDeviceToken(env, device.token)).toBeNull();
+  });
+});
+
+describe("the gateway admin routes need the admin token", () => {
+  it.each([
+    ["GET", "/api/v1/gateway/devices"],
+    ["POST", "/api/v1/gateway/devices"],
+    ["DELETE", "/api/v1/gateway/devices/x"],
+    ["GET", "/api/v1/gateway/rules"],
+    ["POST", "/api/v1/gateway/rules"],
+    ["GET", "/api/v1/gateway/logs/dns"],
+  ])("%s %s without it → 401", async (method, path) => {
+    const res = await exports.default.fetch(`${ORIGIN}${path}`, { method, headers: { authorization: "Bearer wrong" } });
+    expect(res.status).toBe(401);
   });
 });
