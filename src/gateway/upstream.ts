@@ -8,8 +8,9 @@ import { buildUpstreamQuery, type DnsQuery, type UpstreamQuestion } from "./dns/
 export const MAX_CACHE_TTL_SECONDS = 300;
 /** An upstream that has not answered by then is a failure (SERVFAIL to the client, who retries). */
 export const UPSTREAM_TIMEOUT_MS = 2_500;
-/** Bound on the per-isolate cache (oldest insertion evicted first); an isolate has 128 MB. */
+/** Bounds on the per-isolate cache (oldest insertion evicted first): an isolate has 128 MB, an answer may be 64 KB. */
 const MAX_CACHE_ENTRIES = 10_000;
+const MAX_CACHE_BYTES = 8 * 1024 * 1024;
 
 /** An answer for the client: its ID and question case, TTLs aged; `ttl` is what may be advertised. */
 export type UpstreamAnswer = { ok: true; bytes: Uint8Array; ttl: number; cached: boolean } | { ok: false; reason: string };
@@ -24,10 +25,12 @@ interface Entry {
 // Concurrent misses for one key each ask the upstream: no promise is shared across requests (workerd
 // ties I/O to the request that started it, and a cancelled request would strand the others).
 const cache = new Map<string, Entry>();
+let cachedBytes = 0;
 
 /** Empties the answer cache (tests). */
 export function clearAnswerCache(): void {
   cache.clear();
+  cachedBytes = 0;
 }
 
 /** What makes two queries the same to the upstream: name (case-folded), type, class, EDNS, DO, CD. */
@@ -45,20 +48,27 @@ export async function resolveUpstream(env: Pick<Env, "GATEWAY_UPSTREAM">, query:
   const key = keyOf(query, q);
   const hit = cache.get(key);
   if (hit && now < hit.storedAt + hit.ttl * 1000) return { ok: true, ...personalise(hit, query, now), cached: true };
-  if (hit) cache.delete(key);
+  if (hit) evict(key);
   const entry = await fetchUpstream(env.GATEWAY_UPSTREAM, query, q, now);
   if ("failed" in entry) return { ok: false, reason: entry.failed };
   if (entry.ttl > 0) store(key, entry);
   return { ok: true, ...personalise(entry, query, now), cached: false };
 }
 
-function store(key: string, entry: Entry): void {
+function evict(key: string): void {
+  const entry = cache.get(key);
+  if (!entry) return;
   cache.delete(key);
-  if (cache.size >= MAX_CACHE_ENTRIES) {
-    const oldest = cache.keys().next();
-    if (!oldest.done) cache.delete(oldest.value);
+  cachedBytes -= entry.bytes.length;
+}
+
+function store(key: string, entry: Entry): void {
+  evict(key);
+  while (cache.size > 0 && (cache.size >= MAX_CACHE_ENTRIES || cachedBytes + entry.bytes.length > MAX_CACHE_BYTES)) {
+    evict(cache.keys().next().value!);
   }
   cache.set(key, entry);
+  cachedBytes += entry.bytes.length;
 }
 
 /**

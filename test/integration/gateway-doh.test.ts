@@ -7,7 +7,8 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
 import { FLAG, parseMessage, rcodeOf, TYPE } from "../../src/gateway/dns/codec";
-import { clearAnswerCache } from "../../src/gateway/upstream";
+import { parseQuery } from "../../src/gateway/dns/messages";
+import { clearAnswerCache, resolveUpstream } from "../../src/gateway/upstream";
 import { invalidateRuleSet } from "../../src/gateway/rules-store";
 import { admin, createConnection, ORIGIN, provisionUser, scim, type TestConnection } from "../helpers";
 import { routeFetch } from "../support/fetch-router";
@@ -300,6 +301,23 @@ describe("upstream failures and the answer cache", () => {
     await post(w.other.token, dnsQuery("cached.test", { cd: true }));
     await post(w.other.token, dnsQuery("cached.test", { type: TYPE.AAAA }));
     expect(upstream.seen).toHaveLength(4);
+  });
+
+  it("lowers a cached answer's TTLs by its age and drops it when its TTL has run out", async () => {
+    const q = parseQuery(dnsQuery("age.test", { id: 5 }));
+    if (!q.ok) throw new Error(q.error);
+    const ttlsOf = (bytes: Uint8Array) => {
+      const m = parseMessage(bytes);
+      return m.ok ? m.value.records.filter((r) => r.section === "answer").map((r) => r.ttl) : null;
+    };
+    const t0 = Date.now();
+    const first = await resolveUpstream({ GATEWAY_UPSTREAM: UPSTREAM }, q.value, t0);
+    expect(first.ok && [first.cached, first.ttl, ttlsOf(first.bytes)]).toEqual([false, 120, [120]]);
+    const later = await resolveUpstream({ GATEWAY_UPSTREAM: UPSTREAM }, q.value, t0 + 50_500);
+    expect(later.ok && [later.cached, later.ttl, ttlsOf(later.bytes)]).toEqual([true, 70, [70]]);
+    const expired = await resolveUpstream({ GATEWAY_UPSTREAM: UPSTREAM }, q.value, t0 + 120_000);
+    expect(expired.ok && [expired.cached, expired.ttl]).toEqual([false, 120]);
+    expect(upstream.seen).toHaveLength(2);
   });
 
   it("caches NXDOMAIN for the SOA minimum (RFC 2308) and advertises it privately", async () => {
