@@ -57,9 +57,9 @@ export function onInterrupt(stop) {
  * A fresh `wrangler dev`: new temporary `--persist-to` dir, D1 migrations applied into it,
  * DEV_ROUTES on, a random ADMIN_TOKEN passed in a temporary `--env-file` (so the project's
  * `.dev.vars` is neither read nor touched). `stop()` kills the whole process group and deletes
- * the temporary dir.
+ * the temporary dir. `vars`: further `--var KEY:VALUE` (e.g. GATEWAY_UPSTREAM for bench/gateway).
  */
-export async function startServer({ label = "bench", log = console.log } = {}) {
+export async function startServer({ label = "bench", log = console.log, vars = {} } = {}) {
   hookSignals();
   const dir = mkdtempSync(path.join(tmpdir(), `zt-${label}-`));
   const persistTo = path.join(dir, "state");
@@ -90,7 +90,7 @@ export async function startServer({ label = "bench", log = console.log } = {}) {
     const { applied } = await applyLocalMigrations({ persistTo });
     log(`migrations applied into ${persistTo}: ${[...new Set(applied)].join(", ") || "(none reported)"} (${Math.round(performance.now() - t0)} ms)`);
     const t1 = performance.now();
-    server = await startWranglerDev({ persistTo, envFile, vars: { DEV_ROUTES: "true" }, output: "quiet", timeoutMs: 120_000 });
+    server = await startWranglerDev({ persistTo, envFile, vars: { DEV_ROUTES: "true", ...vars }, output: "quiet", timeoutMs: 120_000 });
     handle.baseUrl = server.baseUrl;
     log(`wrangler dev ready at ${server.baseUrl} (pgid ${server.pid}, ${Math.round(performance.now() - t1)} ms)`);
   } catch (err) {

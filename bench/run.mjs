@@ -1,4 +1,4 @@
-// `npm run bench [-- scim|sessions|throughput|paging|access …]`: runs the benchmarks (default: all, in that
+// `npm run bench [-- scim|sessions|throughput|paging|access|gateway …]`: runs the benchmarks (default: all, in that
 // order), each on its own throw-away `wrangler dev`, and prints a summary. A figure that misses
 // its target is reported, not fatal; the run exits non-zero when a bench could not run or FAILED a
 // correctness gate (a preflight, any 5xx, a lost update, a revocation probe FAIL).
@@ -13,8 +13,9 @@ import { runSessions } from "./sessions.mjs";
 import { runThroughput } from "./throughput.mjs";
 import { runPaging } from "./paging.mjs";
 import { runAccess } from "./access.mjs";
+import { runGateway } from "./gateway.mjs";
 
-const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging, access: runAccess };
+const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging, access: runAccess, gateway: runGateway };
 
 const requested = process.argv.slice(2).filter((a) => a !== "--");
 const unknown = requested.filter((a) => !(a in BENCHES));
@@ -59,6 +60,24 @@ function summarise(name, r) {
       ["access", "proxied (valid session) vs bypass app, sequential", `${x(sq.proxied_vs_bypass)} (${sq.stats.proxied.median.toFixed(2)} vs ${sq.stats.bypass.median.toFixed(2)} ms)`, `≤ ${sq.target}× floor`, sq.verdict],
       ["access", `proxied vs bypass app, ${cc.concurrency} concurrent`, `${x(cc.proxied_vs_bypass_latency)} (${cc.cases.proxied.latency.median.toFixed(2)} vs ${cc.cases.bypass.latency.median.toFixed(2)} ms; ${cc.cases.proxied.rps.toFixed(0)} vs ${cc.cases.bypass.rps.toFixed(0)} req/s)`, `≤ ${cc.target}× floor`, cc.verdict],
       ["access", "JWT verification alone vs bypass app", `${x(sq.jwt_vs_bypass)} (${sq.stats.jwt.median.toFixed(2)} ms)`, "-", "info"],
+    ];
+  }
+  if (name === "gateway") {
+    const sq = r.sequential;
+    const cc = r.concurrent;
+    const rl = r.rules;
+    const st = (k) => sq.stats[k].median.toFixed(2);
+    const ct = (k) => cc.cases[k].latency.median.toFixed(2);
+    const v = (x, t) => (x <= t ? "PASS" : "MISS");
+    const fives = r.tally["5xx"] + r.tally.network;
+    return [
+      ["gateway", "DoH device+policy vs bare forward, cache miss, sequential", `${x(sq.miss_ratio)} (${st("policy_miss")} vs ${st("floor_miss")} ms)`, `≤ ${sq.target}× floor`, v(sq.miss_ratio, sq.target)],
+      ["gateway", "DoH device+policy vs bare forward, cache hit, sequential", `${x(sq.hit_ratio)} (${st("policy_hit")} vs ${st("floor_hit")} ms)`, `≤ ${sq.target}× floor`, v(sq.hit_ratio, sq.target)],
+      ["gateway", `DoH policy vs floor, miss, ${cc.concurrency} concurrent`, `${x(cc.miss_ratio)} (${ct("policy_miss")} vs ${ct("floor_miss")} ms)`, `≤ ${cc.target}× floor`, v(cc.miss_ratio, cc.target)],
+      ["gateway", `DoH policy vs floor, hit, ${cc.concurrency} concurrent`, `${x(cc.hit_ratio)} (${ct("policy_hit")} vs ${ct("floor_hit")} ms)`, `≤ ${cc.target}× floor`, v(cc.hit_ratio, cc.target)],
+      ["gateway", `DoH query latency, ${r.config.totalRules} vs 10 rules (worst of resolved/blocked)`, x(rl.e2e_growth), `≤ ${rl.target}×`, rl.e2e_verdict],
+      ["gateway", `matchRule alone, ${r.config.totalRules} vs 10 rules (worst case)`, `${x(rl.match_growth)} (${rl.match_allowed.big_us.toFixed(2)} vs ${rl.match_allowed.small_us.toFixed(2)} µs, no match)`, `≤ ${rl.target}×`, rl.match_verdict],
+      ["gateway", "5xx / network answers; gates", `${fives}; ${r.gates.length ? r.gates.join("; ") : "all passed"}`, "0", fives || r.gates.length ? "FAIL" : "PASS"],
     ];
   }
   if (name === "paging") return Object.values(r.cases).filter((c) => c.target !== null).map((c) => ["paging", c.label, `${x(c.ratio)} (${c.stats.median.toFixed(2)} vs ${c.floor.median.toFixed(2)} ms)`, `≤ ${c.target}× floor`, c.verdict]);
