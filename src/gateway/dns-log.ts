@@ -29,7 +29,6 @@ interface Row extends DnsLogEntry {
 }
 
 let buffer: Row[] = [];
-let timer: Promise<void> | null = null;
 
 /**
  * Records one query without delaying its answer: the entry joins this isolate's buffer and the
@@ -48,12 +47,15 @@ export function recordDnsQuery(env: Pick<Env, "DB">, ctx: Pick<ExecutionContext,
     ctx.waitUntil(flushDnsLog(env));
     return;
   }
-  timer ??= (async () => {
-    await new Promise((resolve) => setTimeout(resolve, FLUSH_DELAY_MS));
-    timer = null;
-    await flushDnsLog(env);
-  })();
-  ctx.waitUntil(timer);
+  // Each request waits on its OWN delayed flush: workerd ties a promise to the request that made it,
+  // so sharing one timer promise across requests would resolve it from another request's context.
+  // The first flush to run writes everything waiting; the later ones find the buffer empty (no D1 call).
+  ctx.waitUntil(
+    (async () => {
+      await new Promise((resolve) => setTimeout(resolve, FLUSH_DELAY_MS));
+      await flushDnsLog(env);
+    })(),
+  );
 }
 
 /** Writes every waiting entry in one D1 batch; never rejects. Returns how many rows were written. */
@@ -74,7 +76,6 @@ export async function flushDnsLog(env: Pick<Env, "DB">): Promise<number> {
 /** Test hook: forgets waiting entries. */
 export function resetDnsLogBuffer(): void {
   buffer = [];
-  timer = null;
 }
 
 /** The configured retention in days (GATEWAY_LOG_RETENTION_DAYS, default 7). */
