@@ -16,7 +16,6 @@ import { dohTokenRoutes } from "./gateway/service-tokens";
 import { TeamHostUnknown } from "./access/login/team";
 import { page } from "./access/pages";
 import { dohRoutes } from "./gateway/doh";
-import { dohRoutes } from "./gateway/doh";
 
 
 /**
@@ -38,7 +37,6 @@ app.route("/cdn-cgi/access", teamRoutes);
 app.route("/portal", portalRoutes); // self-service (Gateway device enrollment), behind Access login
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);
-app.route("/dns-query", dohRoutes); // Gateway: the identity-aware DoH resolver (RFC 8484), token in the path or CF-Authorization
 app.route("/dns-query", dohRoutes); // Gateway: the identity-aware DoH resolver (RFC 8484), token in the path or CF-Authorization
 // The development IdP has its own DEV_ROUTES gate and no admin token (a browser signs in through it);
 // mounted before /__dev so its handlers answer before that sub-app's admin-token middleware.
