@@ -12,6 +12,7 @@ import { ScimError } from "./scim/errors";
 import { accessRouting } from "./access/routing";
 import { teamRoutes } from "./access/login/routes";
 import { portalRoutes } from "./portal/routes";
+import { dashboardRoutes } from "./dashboard/routes";
 import { dohTokenRoutes } from "./gateway/service-tokens";
 import { TeamHostUnknown } from "./access/login/team";
 import { page } from "./access/pages";
@@ -34,6 +35,7 @@ app.use("*", accessRouting);
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/cdn-cgi/access", dohTokenRoutes); // Gateway: a service token issues a DoH device for a named user
 app.route("/cdn-cgi/access", teamRoutes);
+app.route("/dashboard", dashboardRoutes); // the admin dashboard (its own Access policy, see src/dashboard/gate.ts)
 app.route("/portal", portalRoutes); // self-service (Gateway device enrollment), behind Access login
 app.route("/populations/:idpId/scim/v2", scimRoutes);
 app.route("/api/v1", adminRoutes);

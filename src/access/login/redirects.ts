@@ -43,11 +43,16 @@ export function appRoot(app: RedirectScope, scheme: "http:" | "https:"): URL {
 /** The team host's own pages a login may return to (self-service portal: Gateway device enrollment). */
 export const PORTAL_PREFIX = "/portal";
 
-/** `raw` as a URL on the team origin under PORTAL_PREFIX (default: the portal's root), or null. */
+/** The admin dashboard (its own policy decides who may use it, see src/dashboard/gate.ts). */
+export const DASHBOARD_PREFIX = "/dashboard";
+
+/** `raw` as a URL on the team origin under PORTAL_PREFIX or DASHBOARD_PREFIX (default: the portal's root), or null. */
 export function checkPortalRedirect(raw: string | null | undefined, team: string): URL | null {
   const teamUrl = new URL(team);
-  const scope = { host: teamUrl.host, pathPrefix: PORTAL_PREFIX };
   if (!raw) return new URL(`${team}${PORTAL_PREFIX}/`);
-  const url = checkAppRedirect(raw, scope, teamUrl.protocol === "http:");
-  return url && url.protocol === teamUrl.protocol ? url : null;
+  for (const pathPrefix of [PORTAL_PREFIX, DASHBOARD_PREFIX]) {
+    const url = checkAppRedirect(raw, { host: teamUrl.host, pathPrefix }, teamUrl.protocol === "http:");
+    if (url && url.protocol === teamUrl.protocol) return url;
+  }
+  return null;
 }

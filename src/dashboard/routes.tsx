@@ -1,0 +1,20 @@
+// The admin dashboard at /dashboard on the team host: server-rendered pages (hono/jsx) over the same
+// services as the /api/v1 admin API. Each section is its own module under ./pages, mounted here.
+import { Hono } from "hono";
+import type { DashboardEnv } from "./context";
+import { dashboardGate } from "./gate";
+import { Layout } from "./layout";
+
+export const dashboardRoutes = new Hono<DashboardEnv>();
+
+dashboardRoutes.use("*", dashboardGate);
+
+dashboardRoutes.get("/", (c) =>
+  c.html(
+    <Layout title="Overview" current="/" who={c.var.adminEmail}>
+      <p>Manage IdP connections, the SCIM directory, Access applications and Gateway rules.</p>
+    </Layout>,
+  ),
+);
+
+// ---- Sections (one line each; keep this list in the order of NAV in ./layout.tsx).
