@@ -35,7 +35,8 @@
 //   npm run bench -- gateway        (or: node bench/gateway.mjs)
 //   env: BENCH_GATEWAY_N (sequential rounds, default 300), BENCH_WARMUP (default 30),
 //        BENCH_GATEWAY_CONCURRENCY (default 8), BENCH_GATEWAY_REQUESTS (per case, concurrent, default 800),
-//        BENCH_GATEWAY_RULES (bulk rules + 10, default 10000), BENCH_GATEWAY_RULE_ROUNDS (per block, default 80)
+//        BENCH_GATEWAY_RULES (bulk rules + 10, default 10000), BENCH_GATEWAY_RULE_ROUNDS (per block, default 80),
+//        BENCH_GATEWAY_MATCH_ITERATIONS (matchRule calls per timed rule-match request, default 20000)
 
 import { randomBytes } from "node:crypto";
 import http from "node:http";
@@ -164,7 +165,7 @@ export async function runGateway({
   perCase = Number(process.env.BENCH_GATEWAY_REQUESTS ?? 800),
   totalRules = Number(process.env.BENCH_GATEWAY_RULES ?? 10_000),
   ruleRounds = Number(process.env.BENCH_GATEWAY_RULE_ROUNDS ?? 80),
-  matchIterations = 5_000,
+  matchIterations = Number(process.env.BENCH_GATEWAY_MATCH_ITERATIONS ?? 20_000),
 } = {}) {
   const log = logger("gateway");
   const started = performance.now();
