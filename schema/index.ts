@@ -7,3 +7,4 @@ export * from "./counts";
 export * from "./outbox";
 export * from "./access";
 export * from "./gateway";
+export * from "./api-tokens";
