@@ -11,6 +11,7 @@ import { listScimGroups, listScimUsers } from "./directory-views";
 import { accessRoutes } from "./access-routes";
 import { accessKeyRoutes } from "../access/tokens/routes";
 import { gatewayRoutes } from "./gateway-routes";
+import { tokenRoutes } from "./tokens";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
@@ -153,6 +154,8 @@ adminRoutes.route("/", accessRoutes);
 adminRoutes.route("/", accessKeyRoutes);
 // Gateway devices, rules, DNS log and Access service tokens (src/admin/gateway-routes.ts).
 adminRoutes.route("/", gatewayRoutes);
+// API tokens for scripts and the dashboard's own Access policy (src/admin/tokens.ts).
+adminRoutes.route("/", tokenRoutes);
 
 adminRoutes.all("*", () => {
   throw apiErrors.notFound("Route");

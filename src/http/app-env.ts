@@ -7,5 +7,7 @@ export type AppEnv = {
     config: Config;
     /** Who is acting, for the audit log: `admin:token`, `scim:<idp id>`. */
     actor: string;
+    /** What the authenticated admin may do (src/auth/admin-token.ts): `read` tokens only GET/HEAD. */
+    scope: "read" | "write";
   };
 };
