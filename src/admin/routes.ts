@@ -11,6 +11,7 @@ import { listScimGroups, listScimUsers } from "./directory-views";
 import { accessRoutes } from "./access-routes";
 import { accessKeyRoutes } from "../access/tokens/routes";
 import { gatewayRoutes } from "./gateway-routes";
+import { driftReport, parseDriftQuery } from "./drift";
 import { tokenRoutes } from "./tokens";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
@@ -147,6 +148,9 @@ adminRoutes.get("/audit_logs", async (c) => {
   const { target_id, ...rest } = parsed.data;
   return c.json(envelope(await queryAuditLog(c.env.DB, { ...rest, targetId: target_id })));
 });
+
+// The directory drift report (src/admin/drift.ts).
+adminRoutes.get("/drift", async (c) => c.json(envelope(await driftReport(c.env, parseDriftQuery(new URL(c.req.url).searchParams)))));
 
 // Access apps, policies, reusable groups and the simulator (src/admin/access-routes.ts).
 adminRoutes.route("/", accessRoutes);

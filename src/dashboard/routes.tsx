@@ -18,3 +18,5 @@ dashboardRoutes.get("/", (c) =>
 );
 
 // ---- Sections (one line each; keep this list in the order of NAV in ./layout.tsx).
+import { driftPage } from "./pages/drift";
+dashboardRoutes.route("/drift", driftPage);
