@@ -1,69 +1,104 @@
-// Who may use the dashboard. Two ways in:
+// Who may use the dashboard. Ways in:
 // - a person: an org session on the team host (Access login through the IdP) whose directory
 //   identity the dashboard policy allows (access_settings `dashboard_policy`, an Access policy);
-// - a script or the first-run set-up: `Authorization: Bearer <ADMIN_TOKEN>` (the break-glass token).
-// Every state-changing request must carry the session's CSRF token (./csrf via src/portal/csrf).
+// - a script: `Authorization: Bearer <ADMIN_TOKEN | API token>` (src/auth/admin-token.ts); a `read`
+//   API token may only GET;
+// - before any policy exists, anyone may reach /dashboard/setup, which itself asks for the break-glass
+//   token before showing or changing anything (./pages/setup.tsx).
+// Every state-changing request must come from the team origin and carry the CSRF token bound to the
+// session or bearer token (src/portal/csrf.ts).
 import { createMiddleware } from "hono/factory";
-import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
-import { bearerToken } from "../auth/admin-token";
+import type { Context } from "hono";
+import { timingSafeEqualHex } from "../lib/crypto";
+import { authenticateAdmin, bearerToken, isReadMethod } from "../auth/admin-token";
+import { dashboardPolicy, DASHBOARD_POLICY_KEY } from "../auth/dashboard-policy";
 import { cookieValues, SESSION_COOKIE } from "../access/cookies";
 import { liveSessionFromTokens, teamOrigin } from "../access/login/team";
 import { DASHBOARD_PREFIX } from "../access/login/redirects";
 import { directoryIdentity } from "../access/identity";
 import { evaluatePolicies } from "../access/policy/evaluate";
-import { parsePolicy } from "../access/policy/rules";
 import { csrfToken, csrfValid } from "../portal/csrf";
 import type { DashboardEnv } from "./context";
 
-/** The access_settings key holding the dashboard's Access policy (JSON). */
-export const DASHBOARD_POLICY_KEY = "dashboard_policy";
+export { dashboardPolicy, DASHBOARD_POLICY_KEY };
 
-/** The dashboard policy, or null before first-run set-up. */
-export async function dashboardPolicy(db: D1Database) {
-  const row = await db.prepare("SELECT value FROM access_settings WHERE key = ?").bind(DASHBOARD_POLICY_KEY).first<{ value: string }>();
-  if (!row) return null;
-  const parsed = parsePolicy(JSON.parse(row.value));
-  return parsed.ok ? parsed.value : null;
+/** The first-run set-up's path. */
+export const SETUP_PATH = `${DASHBOARD_PREFIX}/setup`;
+
+const isSetupPath = (path: string) => path === SETUP_PATH || path.startsWith(`${SETUP_PATH}/`);
+
+/**
+ * Whether a state-changing request comes from another site: a foreign `Origin` (RFC 6454 §7; `null`
+ * included), or `Sec-Fetch-Site: cross-site` from browsers that send no Origin on some requests.
+ */
+export function crossSite(headers: { origin?: string; secFetchSite?: string }, team: string): boolean {
+  if (headers.origin !== undefined && headers.origin !== team) return true;
+  return headers.secFetchSite === "cross-site";
 }
 
-const isSafe = (method: string) => method === "GET" || method === "HEAD";
+/**
+ * The CSRF token a request presents: the `x-csrf-token` header, else the `csrf` field of a form body.
+ * The form is read from a CLONE of the request, so the handler can still read the body itself.
+ */
+export async function presentedCsrf(req: Request): Promise<string> {
+  const header = req.headers.get("x-csrf-token");
+  if (header) return header;
+  const type = req.headers.get("content-type") ?? "";
+  if (!/^(application\/x-www-form-urlencoded|multipart\/form-data)\b/i.test(type)) return "";
+  const form = await req.clone().formData().catch(() => null);
+  const value = form?.get("csrf");
+  return typeof value === "string" ? value : "";
+}
 
-/** Lets signed-in admins (and the break-glass token) through; others go to login, set-up, or a 403 page. */
+/** Checks Origin and the CSRF token of a non-GET request; a 403 Response when refused. */
+export async function checkCsrf(c: Context<DashboardEnv>, team: string, expected: string): Promise<Response | null> {
+  if (crossSite({ origin: c.req.header("origin"), secFetchSite: c.req.header("sec-fetch-site") }, team)) return c.text("Cross-origin form refused", 403);
+  const token = await presentedCsrf(c.req.raw);
+  if (!/^[0-9a-f]{64}$/.test(token) || !timingSafeEqualHex(token, expected)) return c.text("Invalid or missing CSRF token; reload the page", 403);
+  return null;
+}
+
+const denied = (c: Context<DashboardEnv>) =>
+  c.html("<!doctype html><title>Access denied</title><h1>Access denied</h1><p>You are not an administrator of this deployment.</p>", 403);
+
+/** Lets admins (org session allowed by the policy, or an admin bearer token) through; others go to login, set-up, or a 403 page. */
 export const dashboardGate = createMiddleware<DashboardEnv>(async (c, next) => {
   const path = new URL(c.req.url).pathname;
   const team = teamOrigin(c.var.config, c.req.url);
-  const presented = bearerToken(c.req.header("authorization"));
-  if (presented) {
-    const [a, b] = await Promise.all([sha256Hex(presented), sha256Hex(c.env.ADMIN_TOKEN ?? "")]);
-    if (!c.env.ADMIN_TOKEN || !timingSafeEqualHex(a, b)) return c.text("Invalid token", 401);
-    c.set("actor", "admin:token");
-    c.set("adminEmail", "break-glass token");
-    c.set("csrf", await csrfToken(c.env, `token:${a}`));
+  const safe = isReadMethod(c.req.method);
+  const authorization = c.req.header("authorization");
+  if (authorization !== undefined) {
+    const principal = await authenticateAdmin(c.env, bearerToken(authorization));
+    if (!principal) return c.text("Invalid token", 401, { "www-authenticate": 'Bearer realm="dashboard"' });
+    if (principal.scope !== "write" && !safe) return c.text("This API token is read-only; a write token is needed", 403);
+    c.set("actor", principal.actor);
+    c.set("scope", principal.scope);
+    c.set("adminEmail", principal.actor === "admin:token" ? "break-glass token" : principal.actor);
+    c.set("csrf", await csrfToken(c.env, `token:${principal.hash}`));
   } else {
     const live = await liveSessionFromTokens(c.env, cookieValues(c.req.header("cookie"), SESSION_COOKIE), { audience: team, type: "org", issuer: team });
+    const policy = await dashboardPolicy(c.env.DB);
+    // Before first-run set-up, the set-up page is open: it asks for the break-glass token itself.
+    if (!policy && isSetupPath(path)) {
+      if (!safe && crossSite({ origin: c.req.header("origin"), secFetchSite: c.req.header("sec-fetch-site") }, team)) return c.text("Cross-origin form refused", 403);
+      return next();
+    }
     if (!live) {
-      if (path.startsWith(`${DASHBOARD_PREFIX}/setup`)) return next();
-      const back = isSafe(c.req.method) ? c.req.url : `${team}${DASHBOARD_PREFIX}/`;
+      const back = safe ? c.req.url : `${team}${DASHBOARD_PREFIX}/`;
       return c.redirect(`${team}/cdn-cgi/access/login/${encodeURIComponent(new URL(team).host)}?redirect_url=${encodeURIComponent(back)}`, 302);
     }
-    const policy = await dashboardPolicy(c.env.DB);
-    if (!policy) {
-      if (path.startsWith(`${DASHBOARD_PREFIX}/setup`)) return next();
-      return c.redirect(`${DASHBOARD_PREFIX}/setup`, 302);
-    }
+    if (!policy) return c.redirect(SETUP_PATH, 302);
     const identity = await directoryIdentity(c.env.DB, live.claims.sub);
     const decision = identity?.active ? evaluatePolicies([{ ...policy, decision: "allow" }], identity, { ip: c.req.header("cf-connecting-ip") ?? null }) : null;
-    if (decision?.decision !== "allow") return c.html("<!doctype html><title>Access denied</title><h1>Access denied</h1><p>You are not an administrator of this deployment.</p>", 403);
+    if (decision?.decision !== "allow") return denied(c);
     c.set("actor", `dashboard:${live.claims.sub}`);
+    c.set("scope", "write");
     c.set("adminEmail", live.claims.email);
     c.set("csrf", await csrfToken(c.env, `dashboard:${live.claims.sid}`));
   }
-  if (!isSafe(c.req.method)) {
-    const origin = c.req.header("origin");
-    if (origin && origin !== team) return c.text("Cross-origin form refused", 403);
-    const form = await c.req.raw.clone().formData().catch(() => null);
-    const token = (form?.get("csrf") as string | null) ?? c.req.header("x-csrf-token") ?? "";
-    if (token !== c.var.csrf) return c.text("Invalid or missing CSRF token; reload the page", 403);
+  if (!safe) {
+    const refused = await checkCsrf(c, team, c.var.csrf);
+    if (refused) return refused;
   }
   await next();
 });

@@ -20,3 +20,7 @@ dashboardRoutes.get("/", (c) =>
 // ---- Sections (one line each; keep this list in the order of NAV in ./layout.tsx).
 import { driftPage } from "./pages/drift";
 dashboardRoutes.route("/drift", driftPage);
+import { tokensPage } from "./pages/tokens";
+dashboardRoutes.route("/tokens", tokensPage);
+import { setupPage } from "./pages/setup";
+dashboardRoutes.route("/setup", setupPage);
