@@ -18,6 +18,10 @@ dashboardRoutes.get("/", (c) =>
 );
 
 // ---- Sections (one line each; keep this list in the order of NAV in ./layout.tsx).
+import { accessPage } from "./pages/access";
+dashboardRoutes.route("/access", accessPage);
+import { gatewayPage } from "./pages/gateway";
+dashboardRoutes.route("/gateway", gatewayPage);
 import { driftPage } from "./pages/drift";
 dashboardRoutes.route("/drift", driftPage);
 import { tokensPage } from "./pages/tokens";
