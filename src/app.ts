@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { ApiError, apiErrors } from "./http/api-error";
 import { adminRoutes } from "./admin/routes";
+import { apiDocsRoutes } from "./admin/openapi";
 import type { AppEnv } from "./http/app-env";
 import { readConfig } from "./config";
 import { SCIM_CONTENT_TYPE } from "./directory/scim-http";
@@ -38,6 +39,7 @@ app.route("/cdn-cgi/access", teamRoutes);
 app.route("/dashboard", dashboardRoutes); // the admin dashboard (its own Access policy, see src/dashboard/gate.ts)
 app.route("/portal", portalRoutes); // self-service (Gateway device enrollment), behind Access login
 app.route("/populations/:idpId/scim/v2", scimRoutes);
+app.route("/api/v1", apiDocsRoutes); // the OpenAPI document and its HTML reference, public (src/admin/openapi.ts)
 app.route("/api/v1", adminRoutes);
 app.route("/dns-query", dohRoutes); // Gateway: the identity-aware DoH resolver (RFC 8484), token in the path or CF-Authorization
 // The development IdP has its own DEV_ROUTES gate and no admin token (a browser signs in through it);

@@ -97,3 +97,6 @@ function parsePage(q: URLSearchParams) {
 function pageInfo(page: number, perPage: number, count: number, total: number) {
   return { page, per_page: perPage, count, total_count: total, total_pages: Math.ceil(total / perPage) };
 }
+
+/** The paging query schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { pageSchema };

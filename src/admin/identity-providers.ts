@@ -222,3 +222,6 @@ export async function deleteIdentityProvider(env: Env, actor: string, id: string
   const drained = await drainOutbox(env, { id: outboxId, kind: "deprovision", idp_id: id, payload, attempts: 0 });
   return { usersWithSessions, sessions: drained === "inline" || drained === "none" ? "done" : "pending" };
 }
+
+/** The zod schemas of the create and update bodies, for the OpenAPI document (src/admin/openapi.ts). */
+export { createSchema as identityProviderCreateSchema, updateSchema as identityProviderUpdateSchema };

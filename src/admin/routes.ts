@@ -117,7 +117,7 @@ adminRoutes.post("/access/apps/:appId/revoke_tokens", async (c) => {
 adminRoutes.get("/access/seats", async (c) => c.json(envelope(await seatUsage(c.env))));
 
 // ---- Identity changes the queue gave up on (its dead-letter queue).
-const deadLetterQuerySchema = z.object({
+export const deadLetterQuerySchema = z.object({
   page: z.coerce.number().int().min(1).default(1),
   per_page: z.coerce.number().int().min(1).max(1000).default(50),
   status: z.enum(["unresolved", "resolved", "all"]).default("unresolved"),
@@ -133,7 +133,7 @@ adminRoutes.post("/access/identity_changes/dead_letters/:id/redrive", async (c) 
   return c.json(envelope(await redriveDeadLetter(c.env, c.req.param("id"), c.var.actor)));
 });
 
-const auditQuerySchema = z.object({
+export const auditQuerySchema = z.object({
   since: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
   until: z.iso.datetime({ offset: true }).transform((v) => new Date(v).toISOString()).optional(),
   action: z.string().max(128).optional(),

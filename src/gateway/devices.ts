@@ -268,3 +268,6 @@ export async function resolveDeviceToken(env: Env, token: string): Promise<Devic
   remember(positive, hash, { ...binding, expiresAtMs }, POSITIVE_MAX);
   return binding;
 }
+
+/** The zod schemas of the device API, for the OpenAPI document (src/admin/openapi.ts). */
+export { createSchema as deviceCreateSchema, listSchema as deviceListSchema };

@@ -150,3 +150,6 @@ export async function queryDnsLog(db: D1Database, params: URLSearchParams) {
   }));
   return { result, result_info: { page: q.page, per_page: q.per_page, count: result.length, has_more: hasMore } };
 }
+
+/** The DNS log query schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { querySchema as dnsLogQuerySchema };

@@ -278,3 +278,6 @@ export async function loadRuleSet(env: Pick<Env, "DB">): Promise<RuleSet> {
   if (mine === generation) cached = { set, at: Date.now() };
   return set;
 }
+
+/** The rule body schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { ruleSchema };

@@ -200,3 +200,6 @@ dohTokenRoutes.get("/doh-token", async (c) => {
   c.header("cache-control", "no-store");
   return c.json({ token, doh_url, device });
 });
+
+/** The service-token body schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { createSchema as serviceTokenCreateSchema };

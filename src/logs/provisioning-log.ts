@@ -86,3 +86,6 @@ export async function queryProvisioningLog(db: Database, query: ReturnType<typeo
     request_body: r.requestBody,
   }));
 }
+
+/** The provisioning-log query schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { querySchema as provisioningLogQuerySchema };

@@ -166,3 +166,6 @@ export async function deleteApp(ctx: AppContext, id: string): Promise<AccessApp>
   if ((deleted?.meta.changes ?? 0) === 0) throw apiErrors.notFound("Access application");
   return current;
 }
+
+/** The zod schemas of the app bodies, for the OpenAPI document (src/admin/openapi.ts). */
+export { appSchema, updateSchema as appUpdateSchema };

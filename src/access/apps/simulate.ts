@@ -108,3 +108,6 @@ export async function simulate(db: D1Database, appId: string, body: unknown) {
     matches,
   };
 }
+
+/** The simulator body schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { simulateSchema };

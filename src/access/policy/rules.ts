@@ -152,3 +152,6 @@ export function parseGroupDefinition(input: unknown): ParseResult<GroupDefinitio
 export function parseRule(input: unknown): ParseResult<Rule> {
   return parseWith(RuleSchema, input);
 }
+
+/** Each selector's body schema, for the OpenAPI document (src/admin/openapi.ts: `RuleSchema` is a transform). */
+export { RULE_BODIES };

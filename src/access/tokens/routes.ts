@@ -36,3 +36,6 @@ accessKeyRoutes.post("/access/keys/rotate", async (c) => {
   await rotateSigningKey(c.env, c.var.actor);
   return c.json(envelope(await keySettings(c.env)));
 });
+
+/** The key-settings body schema, for the OpenAPI document (src/admin/openapi.ts). */
+export { updateSchema as keySettingsSchema };
