@@ -13,6 +13,7 @@ import { accessKeyRoutes } from "../access/tokens/routes";
 import { gatewayRoutes } from "./gateway-routes";
 import { driftReport, parseDriftQuery } from "./drift";
 import { tokenRoutes } from "./tokens";
+import { directoryRoutes } from "./directory-routes";
 import { getDeadLetter, listDeadLetters, redriveDeadLetter } from "../sessions/dead-letters";
 import { activeSessions, revokeAppTokens, revokeOneSession, revokeUserByEmail, seatUsage } from "../sessions/service";
 import {
@@ -160,6 +161,8 @@ adminRoutes.route("/", accessKeyRoutes);
 adminRoutes.route("/", gatewayRoutes);
 // API tokens for scripts and the dashboard's own Access policy (src/admin/tokens.ts).
 adminRoutes.route("/", tokenRoutes);
+// Users across connections, user detail and revoke-all, group members, sync status (src/admin/directory-routes.ts).
+adminRoutes.route("/", directoryRoutes);
 
 adminRoutes.all("*", () => {
   throw apiErrors.notFound("Route");

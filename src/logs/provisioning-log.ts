@@ -1,4 +1,4 @@
-import { and, desc, asc, eq, gte, inArray, lte, lt, type SQL } from "drizzle-orm";
+import { and, desc, asc, eq, gte, inArray, lte, lt, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { provisioningLog } from "../../schema";
 import { apiErrors } from "../http/api-error";
@@ -28,8 +28,12 @@ const querySchema = z.object({
   idp_id: many(z.string().max(64)),
   cf_resource_id: z.string().max(64).optional(),
   idp_resource_id: z.string().max(256).optional(),
+  resource_user_email: z.string().trim().max(320).optional(),
+  resource_group_name: z.string().trim().max(256).optional(),
   direction: z.enum(["asc", "desc"]).default("desc"),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** Our addition for the dashboard: pages of `limit` rows. */
+  page: z.coerce.number().int().min(1).max(1000).default(1),
 });
 
 /** Reads Cloudflare's query parameters; list filters accept both `status[]=X` and `status=X` repeated. */
@@ -48,8 +52,11 @@ export function parseLogQuery(url: URL) {
     idp_id: [...q.getAll("idp_id"), ...q.getAll("idp_id[]")].filter(Boolean).length ? [...q.getAll("idp_id"), ...q.getAll("idp_id[]")] : undefined,
     cf_resource_id: q.get("cf_resource_id") ?? undefined,
     idp_resource_id: q.get("idp_resource_id") ?? undefined,
+    resource_user_email: q.get("resource_user_email") || undefined,
+    resource_group_name: q.get("resource_group_name") || undefined,
     direction: q.get("direction")?.toLowerCase() ?? undefined,
     limit: q.get("limit") ?? undefined,
+    page: q.get("page") ?? undefined,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -69,8 +76,11 @@ export async function queryProvisioningLog(db: Database, query: ReturnType<typeo
   if (query.idp_id) where.push(inArray(provisioningLog.idpId, query.idp_id));
   if (query.cf_resource_id) where.push(eq(provisioningLog.cfResourceId, query.cf_resource_id));
   if (query.idp_resource_id) where.push(eq(provisioningLog.idpResourceId, query.idp_resource_id));
+  // Emails and group names compare case-insensitively (RFC 7643: emails.value and Group displayName are caseExact=false).
+  if (query.resource_user_email) where.push(sql`${provisioningLog.resourceUserEmail} = ${query.resource_user_email} COLLATE NOCASE`);
+  if (query.resource_group_name) where.push(sql`${provisioningLog.resourceGroupName} = ${query.resource_group_name} COLLATE NOCASE`);
   const order = query.direction === "asc" ? [asc(provisioningLog.loggedAt), asc(provisioningLog.id)] : [desc(provisioningLog.loggedAt), desc(provisioningLog.id)];
-  const rows = await db.select().from(provisioningLog).where(and(...where)).orderBy(...order).limit(query.limit);
+  const rows = await db.select().from(provisioningLog).where(and(...where)).orderBy(...order).limit(query.limit).offset((query.page - 1) * query.limit);
   return rows.map((r) => ({
     logged_at: r.loggedAt,
     idp_id: r.idpId,
