@@ -6,7 +6,7 @@ import { requireAdmin } from "../auth/admin-token";
 import { sessionsFor } from "../sessions/client";
 import { teamOrigin } from "../access/login/team";
 import { verifyAccessToken } from "../access/tokens/jwt";
-import { seedGroup, seedUsers } from "./seed";
+import { seedGroup, seedGroups, seedUsers } from "./seed";
 import { RCODE } from "../gateway/dns/codec";
 import { buildResponse, parseQuery } from "../gateway/dns/messages";
 import { resolveUpstream } from "../gateway/upstream";
@@ -152,13 +152,18 @@ const seedSchema = z.object({
   prefix: z.string().regex(/^[a-z0-9-]{1,32}$/).default("bench-u"),
   users: z.object({ from: z.number().int().min(1), count: z.number().int().min(1).max(20_000) }).optional(),
   group: z.object({ display_name: z.string().min(1), size: z.number().int().min(0).max(200_000) }).optional(),
+  // Many small groups at once (bench/admin: 10,000 groups): `<name> NNNNNN`, `size` members each from the first `pool` users.
+  groups: z
+    .object({ from: z.number().int().min(1).default(1), count: z.number().int().min(1).max(20_000), size: z.number().int().min(0).max(100).default(5), pool: z.number().int().min(1), name: z.string().min(1).max(64).default("Bench Group") })
+    .optional(),
 });
 
 devRoutes.post("/bench/seed", async (c) => {
   const parsed = seedSchema.safeParse(await c.req.json().catch(() => null));
   if (!parsed.success) throw apiErrors.invalid(parsed.error.issues[0]?.message ?? "invalid body");
-  const { idp_id, prefix, users, group } = parsed.data;
+  const { idp_id, prefix, users, group, groups } = parsed.data;
   if (users) await seedUsers(c.env.DB, idp_id, users.from, users.count, prefix);
+  if (groups) await seedGroups(c.env.DB, idp_id, { ...groups, prefix });
   const groupId = group ? await seedGroup(c.env.DB, idp_id, group.display_name, group.size, prefix) : undefined;
   // What the daily cron does in production: planner statistics after a bulk load.
   await c.env.DB.prepare("PRAGMA optimize").run();

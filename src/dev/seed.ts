@@ -56,3 +56,36 @@ export async function seedGroup(db: D1Database, idpId: string, displayName: stri
   }
   return id;
 }
+
+/**
+ * Seeds `count` groups (numbers from `from`) named `<name> NNNNNN`, ids `<idp>-g-NNNNNN`, each with `size`
+ * members: bench users ((n - 1) * size + k) mod `pool` + 1, so memberships spread over the first `pool` users.
+ */
+export async function seedGroups(db: D1Database, idpId: string, opts: { from: number; count: number; size: number; pool: number; name: string; prefix?: string }): Promise<void> {
+  const { from, count, size, pool, name, prefix = "bench-u" } = opts;
+  const now = new Date().toISOString();
+  const seq = "WITH RECURSIVE seq(n) AS (SELECT ? UNION ALL SELECT n + 1 FROM seq WHERE n < ?)";
+  for (let start = from; start < from + count; start += CHUNK) {
+    const end = Math.min(from + count - 1, start + CHUNK - 1);
+    const statements = [
+      db
+        .prepare(
+          `${seq} INSERT INTO groups (id, idp_id, external_id, display_name, display_name_lower, resource, version, created_at, updated_at)
+           SELECT ? || printf('-g-%06d', n), ?, ? || printf('-gext-%06d', n), printf('%s %06d', ?, n), lower(printf('%s %06d', ?, n)),
+                  json_object('schemas', json_array('urn:ietf:params:scim:schemas:core:2.0:Group'), 'displayName', printf('%s %06d', ?, n)), 1, ?, ? FROM seq`,
+        )
+        .bind(start, end, idpId, idpId, idpId, name, name, name, now, now),
+    ];
+    if (size > 0) {
+      statements.push(
+        db
+          .prepare(
+            `${seq}, k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < ? - 1)
+             INSERT OR IGNORE INTO group_members (group_id, user_id) SELECT ? || printf('-g-%06d', n), ? || printf('-%07d', ((n - 1) * ? + i) % ? + 1) FROM seq, k`,
+          )
+          .bind(start, end, size, idpId, prefix, size, pool),
+      );
+    }
+    await db.batch(statements);
+  }
+}
