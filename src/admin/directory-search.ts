@@ -20,7 +20,7 @@ export const userSearchSchema = z.object({
 });
 export type UserSearch = z.infer<typeof userSearchSchema>;
 
-const pageQuerySchema = z.object({
+export const pageQuerySchema = z.object({
   search: z.string().trim().max(256).optional(),
   page: z.coerce.number().int().min(1).default(1),
   per_page: z.coerce.number().int().min(1).max(200).default(50),

@@ -13,6 +13,7 @@ import type { AppEnv } from "../http/app-env";
 import { baseUrlFor } from "../config";
 import { identityProviderCreateSchema, identityProviderUpdateSchema } from "./identity-providers";
 import { pageSchema } from "./directory-views";
+import { pageQuerySchema, userSearchSchema } from "./directory-search";
 import { auditQuerySchema, deadLetterQuerySchema } from "./routes";
 import { driftQuerySchema } from "./drift";
 import { provisioningLogQuerySchema } from "../logs/provisioning-log";
@@ -90,10 +91,15 @@ export const OPERATIONS: Operation[] = [
 
   { method: "get", path: "/access/identity_providers/:id/scim/users", tag: dir, summary: "Provisioned users of a connection", query: scimUsersQuery, response: "users", paged: true },
   { method: "get", path: "/access/identity_providers/:id/scim/groups", tag: dir, summary: "Provisioned groups of a connection (also the policy builders' group dropdown)", query: scimGroupsQuery, response: "groups", paged: true },
+  { method: "get", path: "/access/identity_providers/:id/scim/groups/:groupId/members", tag: dir, summary: "Members of one group of a connection", query: pageQuerySchema, response: "members", paged: true },
+  { method: "get", path: "/access/identity_providers/:id/scim/status", tag: dir, summary: "A connection's last SCIM request and its failed requests in the last 24 hours", response: "{last_sync_at, errors_24h}" },
+  { method: "get", path: "/access/users", tag: dir, summary: "Users across connections, by prefix of email, userName or display name", query: userSearchSchema, response: "users", paged: true },
+  { method: "get", path: "/access/users/:id", tag: dir, summary: "One user: connection, groups, live sessions (app and device names), seat", response: "the user" },
   { method: "get", path: "/access/logs/scim/updates", tag: dir, summary: "The provisioning log (redacted request bodies)", query: provisioningLogQuerySchema, response: "log entries" },
   { method: "get", path: "/drift", tag: dir, summary: "Directory drift: dangling group references, deactivated users with sessions, connections not syncing", query: driftQuerySchema, response: "{groups, sessions, connections}, each {items, total, truncated}" },
 
   { method: "post", path: "/access/organizations/revoke_user", tag: ses, summary: "Revoke every session of the users with this email", body: revokeUserBody, response: "true, with revoked: {users, sessions}" },
+  { method: "post", path: "/access/users/:id/revoke_sessions", tag: ses, summary: "Revoke every session of one user", response: "{id, revoked_sessions}" },
   { method: "get", path: "/access/users/:id/active_sessions", tag: ses, summary: "A user's live sessions", response: "sessions, newest first" },
   { method: "delete", path: "/access/users/:id/active_sessions/:sessionId", tag: ses, summary: "Revoke one session", response: "{id}" },
   { method: "post", path: "/access/apps/:appId/revoke_tokens", tag: ses, summary: "Revoke every session of an Access app", response: "null, with revoked: {users, mode}" },
