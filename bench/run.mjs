@@ -1,4 +1,4 @@
-// `npm run bench [-- scim|sessions|throughput|paging|access|gateway …]`: runs the benchmarks (default: all, in that
+// `npm run bench [-- scim|sessions|throughput|paging|access|gateway|admin …]`: runs the benchmarks (default: all, in that
 // order), each on its own throw-away `wrangler dev`, and prints a summary. A figure that misses
 // its target is reported, not fatal; the run exits non-zero when a bench could not run or FAILED a
 // correctness gate (a preflight, any 5xx, a lost update, a revocation probe FAIL).
@@ -14,8 +14,9 @@ import { runThroughput } from "./throughput.mjs";
 import { runPaging } from "./paging.mjs";
 import { runAccess } from "./access.mjs";
 import { runGateway } from "./gateway.mjs";
+import { runAdmin } from "./admin.mjs";
 
-const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging, access: runAccess, gateway: runGateway };
+const BENCHES = { scim: runScim, sessions: runSessions, throughput: runThroughput, paging: runPaging, access: runAccess, gateway: runGateway, admin: runAdmin };
 
 const requested = process.argv.slice(2).filter((a) => a !== "--");
 const unknown = requested.filter((a) => !(a in BENCHES));
@@ -79,6 +80,11 @@ function summarise(name, r) {
       ["gateway", `matchRule alone, ${r.config.totalRules} vs 10 rules (worst case)`, `${x(rl.match_growth)} (${rl.match_allowed.big_us.toFixed(2)} vs ${rl.match_allowed.small_us.toFixed(2)} µs, no match)`, `≤ ${rl.target}×`, rl.match_verdict],
       ["gateway", "5xx / network answers; gates", `${fives}; ${r.gates.length ? r.gates.join("; ") : "all passed"}`, "0", fives || r.gates.length ? "FAIL" : "PASS"],
     ];
+  }
+  if (name === "admin") {
+    const rows = Object.values(r.cases).map((c) => ["admin", c.label, `${x(c.ratio)} (${c.stats.median.toFixed(2)} vs ${c.floor.median.toFixed(2)} ms)`, c.target === null ? "-" : `≤ ${c.target}× SCIM list floor`, c.verdict]);
+    rows.push(["admin", "5xx answers; self-checks", `${r.tally["5xx"]}; ${r.gates.length ? r.gates.join("; ") : "all passed"}`, "0", r.tally["5xx"] || r.gates.length ? "FAIL" : "PASS"]);
+    return rows;
   }
   if (name === "paging") return Object.values(r.cases).filter((c) => c.target !== null).map((c) => ["paging", c.label, `${x(c.ratio)} (${c.stats.median.toFixed(2)} vs ${c.floor.median.toFixed(2)} ms)`, `≤ ${c.target}× floor`, c.verdict]);
   if (name === "throughput") {
