@@ -7,7 +7,7 @@ import { scimGroupRule } from "../../src/auth/dashboard-policy";
 const TEAM = "https://edge.test";
 
 describe("crossSite", () => {
-  it.each([
+  it.each<[{ origin?: string; secFetchSite?: string }, boolean, string]>([
     [{}, false, "no Origin, no Sec-Fetch-Site (non-browser client)"],
     [{ origin: TEAM }, false, "same origin"],
     [{ origin: TEAM, secFetchSite: "same-origin" }, false, "same origin, fetch metadata agrees"],
@@ -17,7 +17,7 @@ describe("crossSite", () => {
     [{ origin: "http://edge.test" }, true, "same host, other scheme"],
     [{ secFetchSite: "cross-site" }, true, "no Origin but cross-site fetch metadata"],
     [{ secFetchSite: "same-site" }, false, "same-site (a sibling host still needs the CSRF token)"],
-  ] as const)("%j → %s (%s)", (headers, expected) => {
+  ])("%j → %s (%s)", (headers, expected) => {
     expect(crossSite(headers, TEAM)).toBe(expected);
   });
 });
