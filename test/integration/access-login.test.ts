@@ -70,6 +70,26 @@ describe("Access login: IdP → team host → app host → origin", () => {
     expect(world.origin.hits).toHaveLength(0);
   });
 
+  it("never matches by an email the IdP marks unverified (account takeover by a self-set email)", async () => {
+    world = await accessWorld();
+    await provisionUser(world.conn, "ceo@example.com");
+    world.idp.nextLogin = { email: "ceo@example.com", claims: { email_verified: false, preferred_username: "mallory@example.com" } };
+    const { response } = await world.browser.get(`https://${world.app.domain}/`);
+    expect(response.status).toBe(403);
+    expect(await response.text()).toContain("mallory@example.com");
+    expect(world.origin.hits).toHaveLength(0);
+  });
+
+  it("Entra ID: matches by the UPN (preferred_username), not by the mutable email claim", async () => {
+    world = await accessWorld({ kind: "entra" });
+    const ada = await provisionUser(world.conn, "ada@example.com");
+    await provisionUser(world.conn, "victim@example.com");
+    world.idp.nextLogin = { email: "victim@example.com", claims: { preferred_username: "ada@example.com" } };
+    const { response } = await world.browser.get(`https://${world.app.domain}/`);
+    expect(response.status).toBe(200);
+    expect(world.origin.hits.at(-1)!.claims).toMatchObject({ sub: ada.id, email: "ada@example.com" });
+  });
+
   it("matches the IdP's email to the directory case-insensitively (userName or primary email)", async () => {
     world = await accessWorld();
     await provisionUser(world.conn, "Grace.Hopper@Example.com");

@@ -11,7 +11,9 @@ describe("readName", () => {
     ["root", [0], 0, ""],
     ["escaped dot and backslash", [3, 0x61, 0x2e, 0x5c, 0], 0, "a\\.\\\\"],
     ["non-printable as \\DDD", [2, 0x00, 0x20, 0], 0, "\\000\\032"],
-    ["backward pointer", [1, 0x61, 0, 1, 0x62, 0xc0, 0x00], 3, "b.a"],
+    // Names live after the 12-octet header; pointers may only target offsets past it.
+    ["backward pointer", [...new Array(12).fill(0), 1, 0x61, 0, 1, 0x62, 0xc0, 12], 15, "b.a"],
+    ["backward pointer into the header", [1, 0x61, 0, 1, 0x62, 0xc0, 0x00], 3, null],
     ["pointer to itself (loop)", [0xc0, 0x00], 0, null],
     ["forward pointer", [0xc0, 0x02, 0], 0, null],
     ["two pointers into each other", [0xc0, 0x02, 0xc0, 0x00], 2, null],

@@ -86,3 +86,12 @@ describe("DNS codec fuzzing", () => {
     }));
   });
 });
+
+describe("DNS codec: fuzzer findings kept as regressions", () => {
+  it("refuses a compression pointer into the header (it would read the ID as labels, and change when the ID is rewritten)", () => {
+    // Found by the mutated-message property: the answer's owner name points at offset 0.
+    const bytes = Uint8Array.from([0, 0, 129, 128, 0, 1, 0, 1, 0, 0, 0, 0, 1, 120, 4, 116, 101, 115, 116, 0, 0, 1, 0, 1, 192, 0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+    expect(parseMessage(bytes)).toEqual({ ok: false, error: "compression pointer into the header" });
+    exercise(bytes);
+  });
+});

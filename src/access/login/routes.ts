@@ -4,7 +4,7 @@ import { Hono, type Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { findAppForRequest } from "../apps/lookup";
 import { findDirectoryUser } from "../identity";
-import { finishLogin, startLogin } from "../oidc/client";
+import { finishLogin, startLogin, type VerifiedLogin } from "../oidc/client";
 import { openSession } from "../../sessions/service";
 import { sessionsFor } from "../../sessions/client";
 import { certsResponse } from "../tokens/certs-response";
@@ -101,6 +101,18 @@ teamRoutes.get("/login/:host", async (c) => {
   return new Response(null, { status: 302, headers: { location: start.authorizationUrl, "set-cookie": cookie, "cache-control": "no-store" } });
 });
 
+/**
+ * The claim a login is matched to the directory by. An email the IdP marks unverified
+ * (`email_verified: false`) is never used: whoever can set it could claim another person's account.
+ * For Entra ID the UPN (`preferred_username`) comes first: it is what Entra's provisioning sends as
+ * userName by default, and Entra's `email` claim is a mutable, unverified attribute (the "nOAuth"
+ * account-takeover pattern).
+ */
+function directoryLoginName(type: string, login: VerifiedLogin): string | null {
+  const email = login.claims.email_verified === false ? null : login.email;
+  return type === "azureAD" ? (login.preferredUsername ?? email) : (email ?? login.preferredUsername);
+}
+
 /** `GET /cdn-cgi/access/callback`: the IdP's answer; on success the org session, then the app. */
 teamRoutes.get("/callback", async (c) => {
   const team = teamOrigin(c.var.config, c.req.url);
@@ -116,7 +128,7 @@ teamRoutes.get("/callback", async (c) => {
   const result = await finishLogin(c.env, connection, callbackUrl(team), url, { state: login.state, nonce: login.nonce, codeVerifier: login.codeVerifier });
   if (!result.ok) return fail(401, "Sign-in failed", result.error);
 
-  const loginName = result.login.email ?? result.login.preferredUsername;
+  const loginName = directoryLoginName(connection.type, result.login);
   if (!loginName) return fail(403, "Access denied", `${connection.name} did not say who you are (no email in the ID token).`);
   const match = await findDirectoryUser(c.env.DB, connection.id, loginName);
   if (!match) {

@@ -142,6 +142,10 @@ export function readName(b: Uint8Array, offset: number): Parsed<{ name: string; 
       if (pos + 1 >= b.length) return { ok: false, error: "truncated compression pointer" };
       const target = ((len & 0x3f) << 8) | b[pos + 1]!;
       if (target >= pos) return { ok: false, error: "compression pointer does not point backwards" };
+      // Names start after the 12-octet header (RFC 1035 §4.1.4 points at "a prior occurance of the same
+      // name"); a pointer into the header would read the ID and flags as labels, and change meaning
+      // when we rewrite the ID (found by the fuzzer).
+      if (target < HEADER_LENGTH) return { ok: false, error: "compression pointer into the header" };
       if (++hops > MAX_POINTER_HOPS) return { ok: false, error: "too many compression pointers" };
       if (end < 0) end = pos + 2;
       pos = target;
