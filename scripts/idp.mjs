@@ -183,7 +183,7 @@ async function create(ctx, values) {
 }
 
 async function list(ctx, values) {
-  const idps = await api(ctx, "GET", "/access/identity_providers");
+  const idps = await api(ctx, "GET", "/access/identity_providers?per_page=1000");
   if (values.json) return out(idps);
   if (!Array.isArray(idps) || idps.length === 0) {
     console.log("No IdP connections yet. Create one: npm run --silent idp -- create --name <name> --type azureAD --json");
@@ -299,7 +299,7 @@ async function accessDemo(ctx, values, positionals) {
   // 1. The connection (reused by name; its SCIM secret is shown only at creation, so a reused one gets a new secret).
   const config = { client_id: "dev", client_secret: "dev", issuer_url: issuer };
   const scimConfig = { enabled: true, user_deprovision: true, seat_deprovision: false, identity_update_behavior: "automatic" };
-  const idps = await api(ctx, "GET", "/access/identity_providers");
+  const idps = await api(ctx, "GET", "/access/identity_providers?per_page=1000");
   let idp = (Array.isArray(idps) ? idps : []).find((i) => i.name === DEMO_IDP_NAME && i.type === "oidc");
   let secret;
   if (idp) {
@@ -322,7 +322,7 @@ async function accessDemo(ctx, values, positionals) {
   // team host 127.0.0.1 (cookies are per host name), and browsers and curl resolve it to loopback.
   const appHost = `localhost${base.port ? `:${base.port}` : ""}`;
   const origin = `${ctx.baseUrl}/__dev/echo`;
-  const apps = await api(ctx, "GET", "/access/apps");
+  const apps = await api(ctx, "GET", "/access/apps?per_page=1000");
   let app = (Array.isArray(apps) ? apps : []).find((a) => a.domain === appHost);
   const appBody = { name: "Access demo", domain: appHost, type: "self_hosted", allowed_idps: [idp.id], session_duration: "24h", origin };
   app = app ? await api(ctx, "PUT", `/access/apps/${encodeURIComponent(app.id)}`, appBody) : await api(ctx, "POST", "/access/apps", appBody);

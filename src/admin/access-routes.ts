@@ -7,7 +7,8 @@ import { createApp, deleteApp, getApp, listApps, updateApp, type AppContext } fr
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroup } from "../access/apps/groups";
 import { hostName } from "../access/apps/domain";
 import { jsonBody } from "../http/input";
-import { createPolicy, deletePolicy, getPolicies, getPolicy, updatePolicy } from "../access/apps/policies";
+import { parseListPage } from "../http/pagination";
+import { createPolicy, deletePolicy, getPolicy, listPolicies, updatePolicy } from "../access/apps/policies";
 import { simulate } from "../access/apps/simulate";
 import { renderApp, renderGroup, renderPolicy } from "../access/apps/types";
 import { invalidateAppHosts } from "../access/routing";
@@ -43,7 +44,10 @@ const writer = (c: Ctx) => ({ db: c.env.DB, actor: c.var.actor });
 
 // ---- Applications.
 accessRoutes.post("/access/apps", async (c) => c.json(envelope(renderApp(await createApp(appContext(c), await jsonBody(c.req.raw))))));
-accessRoutes.get("/access/apps", async (c) => c.json(envelope((await listApps(c.env.DB)).map(renderApp))));
+accessRoutes.get("/access/apps", async (c) => {
+  const { result, result_info } = await listApps(c.env.DB, parseListPage(new URL(c.req.url)));
+  return c.json(envelope(result.map(renderApp), { result_info }));
+});
 accessRoutes.get("/access/apps/:id", async (c) => c.json(envelope(renderApp(await getApp(c.env.DB, c.req.param("id"))))));
 accessRoutes.put("/access/apps/:id", async (c) => {
   return c.json(envelope(renderApp(await updateApp(appContext(c), c.req.param("id"), await jsonBody(c.req.raw)))));
@@ -60,7 +64,10 @@ accessRoutes.delete("/access/apps/:id", async (c) => {
 accessRoutes.post("/access/apps/:id/policies", async (c) => {
   return c.json(envelope(renderPolicy(await createPolicy(writer(c), c.req.param("id"), await jsonBody(c.req.raw)))));
 });
-accessRoutes.get("/access/apps/:id/policies", async (c) => c.json(envelope((await getPolicies(c.env.DB, c.req.param("id"))).map(renderPolicy))));
+accessRoutes.get("/access/apps/:id/policies", async (c) => {
+  const { result, result_info } = await listPolicies(c.env.DB, c.req.param("id"), parseListPage(new URL(c.req.url)));
+  return c.json(envelope(result.map(renderPolicy), { result_info }));
+});
 accessRoutes.get("/access/apps/:id/policies/:policyId", async (c) => {
   return c.json(envelope(renderPolicy(await getPolicy(c.env.DB, c.req.param("id"), c.req.param("policyId")))));
 });
@@ -78,7 +85,10 @@ accessRoutes.post("/access/apps/:id/simulate", async (c) => c.json(envelope(awai
 
 // ---- Reusable groups.
 accessRoutes.post("/access/groups", async (c) => c.json(envelope(renderGroup(await createGroup(writer(c), await jsonBody(c.req.raw))))));
-accessRoutes.get("/access/groups", async (c) => c.json(envelope((await listGroups(c.env.DB)).map(renderGroup))));
+accessRoutes.get("/access/groups", async (c) => {
+  const { result, result_info } = await listGroups(c.env.DB, parseListPage(new URL(c.req.url)));
+  return c.json(envelope(result.map(renderGroup), { result_info }));
+});
 accessRoutes.get("/access/groups/:id", async (c) => c.json(envelope(renderGroup(await getGroup(c.env.DB, c.req.param("id"))))));
 accessRoutes.put("/access/groups/:id", async (c) => c.json(envelope(renderGroup(await updateGroup(writer(c), c.req.param("id"), await jsonBody(c.req.raw))))));
 accessRoutes.delete("/access/groups/:id", async (c) => {

@@ -4,6 +4,7 @@ import { requireAdmin } from "../auth/admin-token";
 import { baseUrlFor } from "../config";
 import { envelope } from "../http/api-error";
 import { jsonBody } from "../http/input";
+import { parseListPage } from "../http/pagination";
 import { createDevice, getDevice, listDevices, revokeDevice } from "../gateway/devices";
 import { createRule, deleteRule, getRule, listRules, updateRule } from "../gateway/rules-store";
 import { queryDnsLog } from "../gateway/dns-log";
@@ -31,7 +32,10 @@ gatewayRoutes.delete("/gateway/devices/:id", async (c) => c.json(envelope(await 
 
 // ---- Access service tokens (the secret is in the create and rotate answers only).
 gatewayRoutes.post("/access/service_tokens", async (c) => c.json(envelope(await createServiceToken(c.env.DB, c.var.actor, await jsonBody(c.req.raw)))));
-gatewayRoutes.get("/access/service_tokens", async (c) => c.json(envelope(await listServiceTokens(c.env.DB))));
+gatewayRoutes.get("/access/service_tokens", async (c) => {
+  const { result, result_info } = await listServiceTokens(c.env.DB, parseListPage(new URL(c.req.url)));
+  return c.json(envelope(result, { result_info }));
+});
 gatewayRoutes.get("/access/service_tokens/:id", async (c) => c.json(envelope(await getServiceToken(c.env.DB, c.req.param("id")))));
 gatewayRoutes.delete("/access/service_tokens/:id", async (c) => c.json(envelope(await deleteServiceToken(c.env.DB, c.var.actor, c.req.param("id")))));
 gatewayRoutes.post("/access/service_tokens/:id/rotate", async (c) => c.json(envelope(await rotateServiceToken(c.env.DB, c.var.actor, c.req.param("id")))));
@@ -39,7 +43,10 @@ gatewayRoutes.post("/access/service_tokens/:id/rotate", async (c) => c.json(enve
 // ---- Rules (expressions parsed and checked against the directory when saved).
 const rules = (c: { env: Env; var: AppEnv["Variables"] }) => ({ db: c.env.DB, actor: c.var.actor });
 gatewayRoutes.post("/gateway/rules", async (c) => c.json(envelope(await createRule(rules(c), await jsonBody(c.req.raw)))));
-gatewayRoutes.get("/gateway/rules", async (c) => c.json(envelope(await listRules(c.env.DB))));
+gatewayRoutes.get("/gateway/rules", async (c) => {
+  const { result, result_info } = await listRules(c.env.DB, parseListPage(new URL(c.req.url)));
+  return c.json(envelope(result, { result_info }));
+});
 gatewayRoutes.get("/gateway/rules/:id", async (c) => c.json(envelope(await getRule(c.env.DB, c.req.param("id")))));
 gatewayRoutes.put("/gateway/rules/:id", async (c) => c.json(envelope(await updateRule(rules(c), c.req.param("id"), await jsonBody(c.req.raw)))));
 gatewayRoutes.delete("/gateway/rules/:id", async (c) => c.json(envelope(await deleteRule(rules(c), c.req.param("id")))));

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { count, eq } from "drizzle-orm";
 import { z } from "zod";
 import { identityProviders } from "../../schema";
 import { scimBaseUrl } from "../config";
@@ -7,6 +7,7 @@ import { randomSecret, sha256Hex } from "../lib/crypto";
 import { sealSecret } from "../lib/secret-box";
 import { IdpConfigError, prepareIdpConfig, type IdpType } from "../access/oidc/config";
 import { apiErrors } from "../http/api-error";
+import { resultInfo, type ListPage, type ResultInfo } from "../http/pagination";
 import { auditInsert, auditStatement } from "../logs/audit";
 import { drainOutbox } from "../sessions/outbox";
 
@@ -130,6 +131,15 @@ export async function createIdentityProvider(env: Env, actor: string, body: unkn
 /** All connections, oldest first. */
 export async function listIdentityProviders(db: Database): Promise<IdpRow[]> {
   return db.select().from(identityProviders).orderBy(identityProviders.createdAt, identityProviders.id);
+}
+
+/** `GET /access/identity_providers?page=&per_page=`: one page of the connections, oldest first. */
+export async function listIdentityProvidersPage(db: Database, page: ListPage): Promise<{ rows: IdpRow[]; result_info: ResultInfo }> {
+  const [rows, total] = await db.batch([
+    db.select().from(identityProviders).orderBy(identityProviders.createdAt, identityProviders.id).limit(page.per_page).offset((page.page - 1) * page.per_page),
+    db.select({ n: count() }).from(identityProviders),
+  ]);
+  return { rows, result_info: resultInfo(page, rows.length, total[0]?.n ?? 0) };
 }
 
 /** One connection or a 404. */

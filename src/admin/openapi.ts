@@ -28,6 +28,7 @@ import { serviceTokenCreateSchema } from "../gateway/service-tokens";
 import { CreateTokenSchema } from "../auth/api-tokens";
 import { DashboardPolicyInputSchema } from "../auth/dashboard-policy";
 import { renderReference } from "./api-reference";
+import { listPageSchema } from "../http/pagination";
 
 type Method = "get" | "post" | "put" | "patch" | "delete";
 
@@ -76,13 +77,13 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/docs", tag: "Reference", summary: "The HTML reference of this API", response: "an HTML page (no envelope)", public: true },
 
   { method: "post", path: "/tokens", tag: "API tokens", summary: "Create an API token (the token is in this answer only; stored hashed)", body: CreateTokenSchema, response: "the token, with its secret" },
-  { method: "get", path: "/tokens", tag: "API tokens", summary: "List API tokens (never their secrets)", response: "tokens" },
+  { method: "get", path: "/tokens", tag: "API tokens", summary: "List API tokens, newest first (never their secrets)", query: listPageSchema, response: "tokens", paged: true },
   { method: "delete", path: "/tokens/:id", tag: "API tokens", summary: "Revoke an API token", response: "the token" },
   { method: "get", path: "/dashboard/policy", tag: "Dashboard", summary: "The dashboard's Access policy", response: "the policy, or null before set-up" },
   { method: "put", path: "/dashboard/policy", tag: "Dashboard", summary: "Set the dashboard's Access policy (emails, a SCIM group, or rules)", body: DashboardPolicyInputSchema, response: "the policy" },
 
   { method: "post", path: "/access/identity_providers", tag: ip, summary: "Create a connection (the SCIM secret is in this answer only)", body: identityProviderCreateSchema, response: "the connection, with scim_config.secret" },
-  { method: "get", path: "/access/identity_providers", tag: ip, summary: "List connections", response: "every connection, oldest first" },
+  { method: "get", path: "/access/identity_providers", tag: ip, summary: "List connections, oldest first", query: listPageSchema, response: "connections", paged: true },
   { method: "get", path: "/access/identity_providers/:id", tag: ip, summary: "Get a connection", response: "the connection" },
   { method: "put", path: "/access/identity_providers/:id", tag: ip, summary: "Update a connection", body: identityProviderUpdateSchema, response: "the connection" },
   { method: "patch", path: "/access/identity_providers/:id", tag: ip, summary: "Update some fields of a connection", body: identityProviderUpdateSchema, response: "the connection" },
@@ -110,18 +111,18 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/audit_logs", tag: "Audit log", summary: "Admin actions", query: auditQuerySchema, response: "audit entries" },
 
   { method: "post", path: "/access/apps", tag: apps, summary: "Create a self-hosted app", body: appSchema, response: "the app" },
-  { method: "get", path: "/access/apps", tag: apps, summary: "List apps", response: "apps" },
+  { method: "get", path: "/access/apps", tag: apps, summary: "List apps, oldest first", query: listPageSchema, response: "apps", paged: true },
   { method: "get", path: "/access/apps/:id", tag: apps, summary: "Get an app", response: "the app" },
   { method: "put", path: "/access/apps/:id", tag: apps, summary: "Update an app", body: appUpdateSchema, response: "the app" },
   { method: "delete", path: "/access/apps/:id", tag: apps, summary: "Delete an app and revoke its sessions", response: "{id}, with revoked" },
   { method: "post", path: "/access/apps/:id/policies", tag: apps, summary: "Create a policy", body: PolicySchema, response: "the policy" },
-  { method: "get", path: "/access/apps/:id/policies", tag: apps, summary: "An app's policies, by precedence", response: "policies" },
+  { method: "get", path: "/access/apps/:id/policies", tag: apps, summary: "An app's policies, by precedence", query: listPageSchema, response: "policies", paged: true },
   { method: "get", path: "/access/apps/:id/policies/:policyId", tag: apps, summary: "Get a policy", response: "the policy" },
   { method: "put", path: "/access/apps/:id/policies/:policyId", tag: apps, summary: "Update a policy", body: PolicySchema, response: "the policy" },
   { method: "delete", path: "/access/apps/:id/policies/:policyId", tag: apps, summary: "Delete a policy", response: "{id}" },
   { method: "post", path: "/access/apps/:id/simulate", tag: apps, summary: "Would this user get in, and why", body: simulateSchema, response: "the simulation" },
   { method: "post", path: "/access/groups", tag: apps, summary: "Create a reusable Access group", body: GroupDefinitionSchema, response: "the group" },
-  { method: "get", path: "/access/groups", tag: apps, summary: "List reusable Access groups", response: "groups" },
+  { method: "get", path: "/access/groups", tag: apps, summary: "List reusable Access groups, by name", query: listPageSchema, response: "groups", paged: true },
   { method: "get", path: "/access/groups/:id", tag: apps, summary: "Get a reusable Access group", response: "the group" },
   { method: "put", path: "/access/groups/:id", tag: apps, summary: "Update a reusable Access group", body: GroupDefinitionSchema, response: "the group" },
   { method: "delete", path: "/access/groups/:id", tag: apps, summary: "Delete a reusable Access group (409 while referenced)", response: "{id}" },
@@ -129,7 +130,7 @@ export const OPERATIONS: Operation[] = [
   { method: "put", path: "/access/keys", tag: apps, summary: "Set the rotation interval", body: keySettingsSchema, response: "key settings" },
   { method: "post", path: "/access/keys/rotate", tag: apps, summary: "Rotate the signing key now", response: "key settings" },
   { method: "post", path: "/access/service_tokens", tag: apps, summary: "Create a service token (the secret is in this answer only)", body: serviceTokenCreateSchema, response: "the token, with client_secret" },
-  { method: "get", path: "/access/service_tokens", tag: apps, summary: "List service tokens", response: "tokens" },
+  { method: "get", path: "/access/service_tokens", tag: apps, summary: "List service tokens, oldest first", query: listPageSchema, response: "tokens", paged: true },
   { method: "get", path: "/access/service_tokens/:id", tag: apps, summary: "Get a service token", response: "the token" },
   { method: "delete", path: "/access/service_tokens/:id", tag: apps, summary: "Delete a service token", response: "the token" },
   { method: "post", path: "/access/service_tokens/:id/rotate", tag: apps, summary: "Rotate a service token's secret", response: "the token, with client_secret" },
@@ -139,7 +140,7 @@ export const OPERATIONS: Operation[] = [
   { method: "get", path: "/gateway/devices/:id", tag: gw, summary: "Get a device", response: "the device" },
   { method: "delete", path: "/gateway/devices/:id", tag: gw, summary: "Revoke a device and its session", response: "the device" },
   { method: "post", path: "/gateway/rules", tag: gw, summary: "Create a DNS or HTTP rule (expressions checked when saved)", body: ruleSchema, response: "the rule" },
-  { method: "get", path: "/gateway/rules", tag: gw, summary: "List rules by precedence", response: "rules" },
+  { method: "get", path: "/gateway/rules", tag: gw, summary: "List rules by precedence", query: listPageSchema, response: "rules", paged: true },
   { method: "get", path: "/gateway/rules/:id", tag: gw, summary: "Get a rule", response: "the rule" },
   { method: "put", path: "/gateway/rules/:id", tag: gw, summary: "Update a rule", body: ruleSchema, response: "the rule" },
   { method: "delete", path: "/gateway/rules/:id", tag: gw, summary: "Delete a rule", response: "the rule" },

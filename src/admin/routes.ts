@@ -7,6 +7,7 @@ import { queryAuditLog } from "../logs/audit";
 import { parseLogQuery, queryProvisioningLog } from "../logs/provisioning-log";
 import { z } from "zod";
 import { apiErrors, envelope } from "../http/api-error";
+import { parseListPage } from "../http/pagination";
 import { listScimGroups, listScimUsers } from "./directory-views";
 import { accessRoutes } from "./access-routes";
 import { accessKeyRoutes } from "../access/tokens/routes";
@@ -20,7 +21,7 @@ import {
   createIdentityProvider,
   deleteIdentityProvider,
   getIdentityProvider,
-  listIdentityProviders,
+  listIdentityProvidersPage,
   renderIdentityProvider,
   rotateScimSecret,
   updateIdentityProvider,
@@ -46,8 +47,8 @@ adminRoutes.post("/access/identity_providers", async (c) => {
   return c.json(envelope(renderIdentityProvider(row, base(c), secret)));
 });
 adminRoutes.get("/access/identity_providers", async (c) => {
-  const rows = await listIdentityProviders(database(c.env));
-  return c.json(envelope(rows.map((r) => renderIdentityProvider(r, base(c)))));
+  const { rows, result_info } = await listIdentityProvidersPage(database(c.env), parseListPage(new URL(c.req.url)));
+  return c.json(envelope(rows.map((r) => renderIdentityProvider(r, base(c))), { result_info }));
 });
 adminRoutes.get("/access/identity_providers/:id", async (c) => {
   return c.json(envelope(renderIdentityProvider(await getIdentityProvider(database(c.env), c.req.param("id")), base(c))));

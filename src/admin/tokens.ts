@@ -3,6 +3,7 @@ import type { AppEnv } from "../http/app-env";
 import { requireAdmin } from "../auth/admin-token";
 import { envelope } from "../http/api-error";
 import { jsonBody } from "../http/input";
+import { parseListPage } from "../http/pagination";
 import { createApiToken, listApiTokens, revokeApiToken } from "../auth/api-tokens";
 import { dashboardPolicy, saveDashboardPolicy } from "../auth/dashboard-policy";
 import { apiErrors } from "../http/api-error";
@@ -17,7 +18,10 @@ export const tokenRoutes = new Hono<AppEnv>();
 for (const path of ["/tokens", "/tokens/*", "/dashboard/policy"]) tokenRoutes.use(path, requireAdmin);
 
 tokenRoutes.post("/tokens", async (c) => c.json(envelope(await createApiToken(c.env.DB, c.var.actor, await jsonBody(c.req.raw)))));
-tokenRoutes.get("/tokens", async (c) => c.json(envelope(await listApiTokens(c.env.DB))));
+tokenRoutes.get("/tokens", async (c) => {
+  const { result, result_info } = await listApiTokens(c.env.DB, parseListPage(new URL(c.req.url)));
+  return c.json(envelope(result, { result_info }));
+});
 tokenRoutes.delete("/tokens/:id", async (c) => c.json(envelope(await revokeApiToken(c.env.DB, c.var.actor, c.req.param("id")))));
 
 tokenRoutes.get("/dashboard/policy", async (c) => {

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { auditStatement } from "../logs/audit";
 import { apiErrors } from "../http/api-error";
 import { parseBody } from "../http/input";
+import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../http/pagination";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 
 /** Prefix of every API token (lets secret scanners and humans recognise one). */
@@ -84,11 +85,11 @@ export async function createApiToken(db: D1Database, actor: string, body: unknow
   return { ...view(row), token };
 }
 
-/** Every token, newest first (a deployment holds a handful; revoked ones stay listed for the record). */
-export async function listApiTokens(db: D1Database): Promise<ApiTokenView[]> {
-  const { results } = await db.prepare(`SELECT ${COLUMNS} FROM api_tokens ORDER BY created_at DESC, id LIMIT 1000`).all<TokenRow>();
+/** One page of the tokens, newest first (revoked ones stay listed for the record). */
+export async function listApiTokens(db: D1Database, page: ListPage = FIRST_PAGE): Promise<Paged<ApiTokenView>> {
+  const { rows, info } = await pagedRows<TokenRow>(db, `SELECT ${COLUMNS} FROM api_tokens ORDER BY created_at DESC, id`, "SELECT count(*) AS n FROM api_tokens", [], page);
   const now = Date.now();
-  return results.map((r) => view(r, now));
+  return { result: rows.map((r) => view(r, now)), result_info: info };
 }
 
 /** Revokes a token (idempotent: revoking a revoked token keeps its first revocation time). */

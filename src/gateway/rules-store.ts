@@ -6,6 +6,7 @@ import { nowIso } from "../db";
 import { apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
 import { isUniqueViolation, parseBody } from "../http/input";
+import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../http/pagination";
 import { FIELDS, fieldsUsed, groupReferences, parseExpression, type Expr } from "./rules/expression";
 import { buildRuleSet, type GatewayRule, type RuleSet } from "./rules/engine";
 
@@ -190,10 +191,10 @@ export async function createRule(ctx: RulesContext, body: unknown): Promise<Rule
   return render(inserted!.results[0] as RuleRow);
 }
 
-/** `GET /api/v1/gateway/rules`: every rule in precedence order. */
-export async function listRules(db: D1Database): Promise<RuleView[]> {
-  const rows = await db.prepare("SELECT * FROM gateway_rules ORDER BY precedence").all<RuleRow>();
-  return rows.results.map(render);
+/** `GET /api/v1/gateway/rules?page=&per_page=`: one page of the rules in precedence order (a deployment may hold 10,000). */
+export async function listRules(db: D1Database, page: ListPage = FIRST_PAGE): Promise<Paged<RuleView>> {
+  const { rows, info } = await pagedRows<RuleRow>(db, "SELECT * FROM gateway_rules ORDER BY precedence, id", "SELECT count(*) AS n FROM gateway_rules", [], page);
+  return { result: rows.map(render), result_info: info };
 }
 
 /** `GET /api/v1/gateway/rules/:id`. */

@@ -7,6 +7,7 @@ import type { AppEnv } from "../http/app-env";
 import { ApiError, apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
 import { parseBody } from "../http/input";
+import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../http/pagination";
 import { baseUrlFor } from "../config";
 import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
 import { issueDevice, issueRefusal } from "./devices";
@@ -90,10 +91,10 @@ export async function createServiceToken(db: D1Database, actor: string, body: un
   return { ...render(row), client_secret: secret, duration };
 }
 
-/** `GET /api/v1/access/service_tokens`. */
-export async function listServiceTokens(db: D1Database): Promise<ServiceTokenView[]> {
-  const rows = await db.prepare("SELECT * FROM access_service_tokens ORDER BY created_at, id").all<ServiceTokenRow>();
-  return rows.results.map(render);
+/** `GET /api/v1/access/service_tokens?page=&per_page=`: oldest first, one page. */
+export async function listServiceTokens(db: D1Database, page: ListPage = FIRST_PAGE): Promise<Paged<ServiceTokenView>> {
+  const { rows, info } = await pagedRows<ServiceTokenRow>(db, "SELECT * FROM access_service_tokens ORDER BY created_at, id", "SELECT count(*) AS n FROM access_service_tokens", [], page);
+  return { result: rows.map(render), result_info: info };
 }
 
 async function tokenRow(db: D1Database, id: string): Promise<ServiceTokenRow> {

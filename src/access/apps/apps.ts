@@ -6,6 +6,7 @@ import { auditStatement } from "../../logs/audit";
 import { checkSessionDuration } from "./duration";
 import { hostName, normaliseDomain, normaliseOrigin } from "./domain";
 import { isUniqueViolation, parseBody } from "../../http/input";
+import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../../http/pagination";
 import { appFromRow, type AccessApp, type AppRow } from "./types";
 
 /** 64 lower-case hex characters from 32 random bytes: an app's `aud` tag (Cloudflare's format). */
@@ -122,10 +123,10 @@ export async function createApp(ctx: AppContext, body: unknown): Promise<AccessA
   return appFromRow(row);
 }
 
-/** Every app, oldest first. */
-export async function listApps(db: D1Database): Promise<AccessApp[]> {
-  const rows = await db.prepare("SELECT * FROM access_apps ORDER BY created_at, id").all<AppRow>();
-  return rows.results.map(appFromRow);
+/** One page of the apps, oldest first. */
+export async function listApps(db: D1Database, page: ListPage = FIRST_PAGE): Promise<Paged<AccessApp>> {
+  const { rows, info } = await pagedRows<AppRow>(db, "SELECT * FROM access_apps ORDER BY created_at, id", "SELECT count(*) AS n FROM access_apps", [], page);
+  return { result: rows.map(appFromRow), result_info: info };
 }
 
 /** One app or a 404. */

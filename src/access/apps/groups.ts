@@ -6,6 +6,7 @@ import { apiErrors } from "../../http/api-error";
 import { auditStatement } from "../../logs/audit";
 import { parseGroupDefinition, type GroupDefinition } from "../policy/rules";
 import { isUniqueViolation } from "../../http/input";
+import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../../http/pagination";
 import { checkReferences, groupsExistGuard, referencedGroupIds } from "./references";
 import { groupFromRow, renderGroup, type GroupRow, type StoredGroup } from "./types";
 
@@ -76,10 +77,10 @@ export async function createGroup(ctx: GroupContext, body: unknown): Promise<Sto
   return { ...def, id, createdAt: now, updatedAt: now };
 }
 
-/** Every reusable group, by name. */
-export async function listGroups(db: D1Database): Promise<StoredGroup[]> {
-  const rows = await db.prepare("SELECT * FROM access_groups ORDER BY name, id").all<GroupRow>();
-  return rows.results.map(groupFromRow);
+/** One page of the reusable groups, by name. */
+export async function listGroups(db: D1Database, page: ListPage = FIRST_PAGE): Promise<Paged<StoredGroup>> {
+  const { rows, info } = await pagedRows<GroupRow>(db, "SELECT * FROM access_groups ORDER BY name, id", "SELECT count(*) AS n FROM access_groups", [], page);
+  return { result: rows.map(groupFromRow), result_info: info };
 }
 
 /** One reusable group or a 404. */

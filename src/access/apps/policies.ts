@@ -6,6 +6,7 @@ import { auditStatement } from "../../logs/audit";
 import { parsePolicy, type Policy } from "../policy/rules";
 import { checkSessionDuration } from "./duration";
 import { isUniqueViolation } from "../../http/input";
+import { resultInfo, type ListPage, type Paged } from "../../http/pagination";
 import { checkReferences, groupsExistGuard, referencedGroupIds } from "./references";
 import { policyFromRow, renderPolicy, type PolicyRow, type StoredPolicy } from "./types";
 
@@ -113,6 +114,18 @@ export async function getPolicies(db: D1Database, appId: string): Promise<Stored
   ]);
   if ((app?.results.length ?? 0) === 0) throw apiErrors.notFound("Access application");
   return ((policies?.results ?? []) as PolicyRow[]).map(policyFromRow);
+}
+
+/** `GET /access/apps/:id/policies?page=&per_page=`: one page of an app's policies in precedence order; 404 when the app does not exist. */
+export async function listPolicies(db: D1Database, appId: string, page: ListPage): Promise<Paged<StoredPolicy>> {
+  const [app, rows, count] = await db.batch([
+    db.prepare("SELECT 1 FROM access_apps WHERE id = ?").bind(appId),
+    db.prepare("SELECT * FROM access_policies WHERE app_id = ? ORDER BY precedence LIMIT ? OFFSET ?").bind(appId, page.per_page, (page.page - 1) * page.per_page),
+    db.prepare("SELECT count(*) AS n FROM access_policies WHERE app_id = ?").bind(appId),
+  ]);
+  if ((app?.results.length ?? 0) === 0) throw apiErrors.notFound("Access application");
+  const result = ((rows?.results ?? []) as PolicyRow[]).map(policyFromRow);
+  return { result, result_info: resultInfo(page, result.length, (count?.results[0] as { n: number }).n) };
 }
 
 /** One policy of an app, or a 404. */

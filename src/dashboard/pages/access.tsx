@@ -11,8 +11,10 @@ import { simulate } from "../../access/apps/simulate";
 import type { AccessApp } from "../../access/apps/types";
 import { invalidateAppHosts } from "../../access/routing";
 import { revokeAppTokens } from "../../sessions/service";
+import { listPageOrDefault } from "../../http/pagination";
 import type { DashboardEnv } from "../context";
 import { Csrf, Layout } from "../layout";
+import { Pager } from "./directory-ui";
 import { PickerScript, pickerIdps, pickerRoutes, type PickerIdp } from "./group-picker";
 import { applyRowAction, draftFromPolicy, draftToBody, emptyDraft, parseDraft, pickerData, PolicyBuilder, type Draft } from "./policy-builder";
 
@@ -118,7 +120,7 @@ function appBody(v: AppFormValues) {
 // ---- Applications.
 
 async function appsPage(c: C, v: AppFormValues, errors: string[]) {
-  const [apps, idps] = await Promise.all([listApps(c.env.DB), pickerIdps(c.env.DB)]);
+  const [{ result: apps, result_info }, idps] = await Promise.all([listApps(c.env.DB, listPageOrDefault(new URL(c.req.url))), pickerIdps(c.env.DB)]);
   return c.html(
     <Layout title="Access applications" current="/access/apps" who={c.var.adminEmail}>
       <Notice c={c} />
@@ -148,7 +150,7 @@ async function appsPage(c: C, v: AppFormValues, errors: string[]) {
           ))}
         </tbody>
       </table>
-      {apps.length === 0 ? <p class="muted">No applications yet.</p> : null}
+      {result_info.total_count === 0 ? <p class="muted">No applications yet.</p> : <Pager url={c.req.url} info={result_info} />}
       <h2>Add an application</h2>
       <ErrorBox messages={errors} />
       <AppForm action="/dashboard/access/apps" csrf={c.var.csrf} v={v} idps={idps} submit="Create application" />

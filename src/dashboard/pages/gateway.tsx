@@ -6,8 +6,10 @@ import { ApiError } from "../../http/api-error";
 import { createRule, deleteRule, getRule, listRules, updateRule } from "../../gateway/rules-store";
 import { listDevices, revokeDevice } from "../../gateway/devices";
 import { queryDnsLog } from "../../gateway/dns-log";
+import { listPageOrDefault } from "../../http/pagination";
 import type { DashboardEnv } from "../context";
 import { Csrf, Layout } from "../layout";
+import { Pager } from "./directory-ui";
 import { groupById, pickerIdps, PickerScript, searchGroups, type PickerIdp } from "./group-picker";
 import { draftFromRule, emptyRuleDraft, parseRuleDraft, expressions, RuleBuilder, ruleBody, type RuleDraft } from "./gateway-rule-builder";
 
@@ -36,7 +38,7 @@ function Notice({ c }: { c: C }) {
 // ---- Rules.
 
 gatewayPage.get("/rules", async (c) => {
-  const rules = await listRules(c.env.DB);
+  const { result: rules, result_info } = await listRules(c.env.DB, listPageOrDefault(new URL(c.req.url)));
   return c.html(
     <Layout title="Gateway rules" current="/gateway/rules" who={c.var.adminEmail}>
       <Notice c={c} />
@@ -83,7 +85,7 @@ gatewayPage.get("/rules", async (c) => {
           ))}
         </tbody>
       </table>
-      {rules.length === 0 ? <p class="muted">No rules yet: every query is resolved.</p> : null}
+      {result_info.total_count === 0 ? <p class="muted">No rules yet: every query is resolved.</p> : <Pager url={c.req.url} info={result_info} />}
     </Layout>,
   );
 });

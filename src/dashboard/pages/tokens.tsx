@@ -3,12 +3,14 @@
 import { Hono } from "hono";
 import { ApiError } from "../../http/api-error";
 import { createApiToken, listApiTokens, revokeApiToken, type ApiTokenView } from "../../auth/api-tokens";
+import { listPageOrDefault, type Paged } from "../../http/pagination";
 import type { DashboardEnv } from "../context";
 import { Csrf, Layout } from "../layout";
+import { Pager } from "./directory-ui";
 
 export const tokensPage = new Hono<DashboardEnv>();
 
-function TokensPage(props: { csrf: string; who: string; tokens: ApiTokenView[]; created?: ApiTokenView & { token: string }; error?: string; notice?: string }) {
+function TokensPage(props: { csrf: string; who: string; url: string; tokens: Paged<ApiTokenView>; created?: ApiTokenView & { token: string }; error?: string; notice?: string }) {
   return (
     <Layout title="API tokens" current="/tokens" who={props.who}>
       <p>Tokens let scripts call <code>/api/v1</code> with <code>Authorization: Bearer …</code>. A read token may only read.</p>
@@ -56,7 +58,7 @@ function TokensPage(props: { csrf: string; who: string; tokens: ApiTokenView[]; 
           </tr>
         </thead>
         <tbody>
-          {props.tokens.map((t) => (
+          {props.tokens.result.map((t) => (
             <tr data-testid={`token-row-${t.id}`}>
               <td>{t.name}</td>
               <td>{t.scope}</td>
@@ -80,11 +82,12 @@ function TokensPage(props: { csrf: string; who: string; tokens: ApiTokenView[]; 
           ))}
         </tbody>
       </table>
+      <Pager url={props.url} info={props.tokens.result_info} />
     </Layout>
   );
 }
 
-tokensPage.get("/", async (c) => c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} tokens={await listApiTokens(c.env.DB)} />));
+tokensPage.get("/", async (c) => c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} url={c.req.url} tokens={await listApiTokens(c.env.DB, listPageOrDefault(new URL(c.req.url)))} />));
 
 tokensPage.post("/", async (c) => {
   const form = await c.req.formData();
@@ -97,19 +100,19 @@ tokensPage.post("/", async (c) => {
   const body = { name: field("name"), scope: field("scope"), ...(expires ? { expires_at: /[zZ]|[+-]\d\d:\d\d$/.test(expires) ? expires : `${expires.length === 16 ? `${expires}:00` : expires}Z` } : {}) };
   try {
     const created = await createApiToken(c.env.DB, c.var.actor, body);
-    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} tokens={await listApiTokens(c.env.DB)} created={created} />);
+    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} url={c.req.url} tokens={await listApiTokens(c.env.DB)} created={created} />);
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
-    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} tokens={await listApiTokens(c.env.DB)} error={e.message} />, e.status as 400);
+    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} url={c.req.url} tokens={await listApiTokens(c.env.DB)} error={e.message} />, e.status as 400);
   }
 });
 
 tokensPage.post("/:id/revoke", async (c) => {
   try {
     const revoked = await revokeApiToken(c.env.DB, c.var.actor, c.req.param("id"));
-    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} tokens={await listApiTokens(c.env.DB)} notice={`Token ${revoked.name} revoked.`} />);
+    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} url={c.req.url} tokens={await listApiTokens(c.env.DB)} notice={`Token ${revoked.name} revoked.`} />);
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;
-    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} tokens={await listApiTokens(c.env.DB)} error={e.message} />, e.status as 404);
+    return c.html(<TokensPage csrf={c.var.csrf} who={c.var.adminEmail} url={c.req.url} tokens={await listApiTokens(c.env.DB)} error={e.message} />, e.status as 404);
   }
 });
