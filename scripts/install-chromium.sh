@@ -31,9 +31,15 @@ else
 fi
 
 echo "install-chromium: installing Debian's chromium with apt-get…"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+# dpkg's per-package lines are kept out of CI logs; on failure the whole apt output is shown.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if ! { "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends chromium; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-chromium: apt-get failed (output above)." >&2
+  exit 1
+fi
 
 if [ ! -x "$CHROMIUM_PATH" ]; then
   echo "install-chromium: apt-get finished but $CHROMIUM_PATH is still missing." >&2
