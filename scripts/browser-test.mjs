@@ -116,8 +116,9 @@ try {
   process.exit(0);
 } catch (err) {
   clearTimeout(timer);
+  run.failed ??= run.current;
   if (lastPage && !lastPage.isClosed()) {
-    const file = path.join(shotsDir, `FAILED-${(run.failed ?? "setup").replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}.png`);
+    const file = path.join(shotsDir, `FAILED-${(run.failed ?? "start").replace(/[^a-z0-9]+/gi, "-").slice(0, 60)}.png`);
     await lastPage.screenshot({ path: file, fullPage: true }).then(
       () => log(`screenshot of the page at the failure (${lastPage.url()}): ${file}`),
       () => {},

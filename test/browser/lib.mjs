@@ -17,19 +17,23 @@ export function check(condition, message) {
 
 /**
  * A sequential scenario runner: `await run("name", fn)` runs one step, prints `ok`/`FAIL` with its
- * duration, and rethrows the first failure (later steps are not run). `failed` names the failed step.
+ * duration, and rethrows the first failure (later steps are not run). `failed` names the failed step,
+ * `current` the step running now (a timeout can interrupt it).
  */
 export function stepRunner({ log = console.log } = {}) {
   const runner = {
     failed: null,
+    current: null,
     steps: [],
     async run(name, fn) {
       const t0 = performance.now();
+      runner.current = name;
       log(`\n── ${name}`);
       try {
         const out = await fn();
         const ms = Math.round(performance.now() - t0);
         runner.steps.push({ name, ok: true, ms });
+        runner.current = null;
         log(`   ok  ${name} (${(ms / 1000).toFixed(1)} s)`);
         return out;
       } catch (err) {
