@@ -26,7 +26,7 @@ import { dnsLogQuerySchema } from "../gateway/dns-log";
 import { ruleSchema } from "../gateway/rules-store";
 import { serviceTokenCreateSchema } from "../gateway/service-tokens";
 import { CreateTokenSchema } from "../auth/api-tokens";
-import { DashboardPolicyInputSchema } from "../auth/dashboard-policy";
+import { DashboardPolicyInputSchema } from "../access/dashboard-policy";
 import { renderReference } from "./api-reference";
 import { listPageSchema } from "../http/pagination";
 

@@ -5,7 +5,7 @@ import { envelope } from "../http/api-error";
 import { jsonBody } from "../http/input";
 import { parseListPage } from "../http/pagination";
 import { createApiToken, listApiTokens, revokeApiToken } from "../auth/api-tokens";
-import { dashboardPolicy, saveDashboardPolicy } from "../auth/dashboard-policy";
+import { dashboardPolicy, saveDashboardPolicy } from "../access/dashboard-policy";
 import { apiErrors } from "../http/api-error";
 
 /**

@@ -11,7 +11,7 @@ import { createMiddleware } from "hono/factory";
 import type { Context } from "hono";
 import { timingSafeEqualHex } from "../lib/crypto";
 import { authenticateAdmin, bearerToken, isReadMethod } from "../auth/admin-token";
-import { dashboardPolicy, DASHBOARD_POLICY_KEY } from "../auth/dashboard-policy";
+import { dashboardPolicy, DASHBOARD_POLICY_KEY } from "../access/dashboard-policy";
 import { cookieValues, SESSION_COOKIE } from "../access/cookies";
 import { liveSessionFromTokens, teamOrigin } from "../access/login/team";
 import { DASHBOARD_PREFIX } from "../access/login/redirects";

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { crossSite, presentedCsrf } from "../../src/dashboard/gate";
 import { bearerToken, isReadMethod } from "../../src/auth/admin-token";
-import { scimGroupRule } from "../../src/auth/dashboard-policy";
+import { scimGroupRule } from "../../src/access/dashboard-policy";
 
 const TEAM = "https://edge.test";
 

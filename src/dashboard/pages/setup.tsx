@@ -5,7 +5,7 @@
 // SameSite=Strict set-up cookie (an HMAC over its expiry and the token's hash, so rotating
 // ADMIN_TOKEN voids it). Once a policy exists the page is only reached through the gate (an admin
 // the policy allows, or an admin bearer token) and edits the policy. It saves through the same
-// service as `PUT /api/v1/dashboard/policy` (src/auth/dashboard-policy.ts).
+// service as `PUT /api/v1/dashboard/policy` (src/access/dashboard-policy.ts).
 import { Hono, type Context } from "hono";
 import { ApiError } from "../../http/api-error";
 import { database } from "../../db";
@@ -16,7 +16,7 @@ import { sha256Hex, timingSafeEqualHex } from "../../lib/crypto";
 import { clearCookie, cookieValues, setCookie } from "../../access/cookies";
 import { teamOrigin } from "../../access/login/team";
 import { csrfToken, csrfValid } from "../../portal/csrf";
-import { dashboardPolicy, saveDashboardPolicy } from "../../auth/dashboard-policy";
+import { dashboardPolicy, saveDashboardPolicy } from "../../access/dashboard-policy";
 import { describeRule } from "../../access/policy/evaluate";
 import type { Policy } from "../../access/policy/rules";
 import type { DashboardEnv } from "../context";

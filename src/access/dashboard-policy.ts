@@ -5,7 +5,7 @@ import { z } from "zod";
 import { apiErrors } from "../http/api-error";
 import { parseBody } from "../http/input";
 import { auditStatement } from "../logs/audit";
-import { parsePolicy, type Policy, type Rule } from "../access/policy/rules";
+import { parsePolicy, type Policy, type Rule } from "./policy/rules";
 
 /** The access_settings key holding the dashboard's Access policy (JSON). */
 export const DASHBOARD_POLICY_KEY = "dashboard_policy";
