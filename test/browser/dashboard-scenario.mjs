@@ -2,8 +2,8 @@
 // Debian's Chromium through playwright-core, against a fresh `wrangler dev`:
 //
 //   1. first-run set-up with the break-glass token (administrators: admin@example.com); create an
-//      `oidc` connection in the connections page (the SCIM secret is read from the page, shown once)
-//      and point it at the development IdP;
+//      `oidc` connection in the connections page, its OIDC sign-in fields pointing at the development
+//      IdP (the SCIM secret is read from the page, shown once);
 //   2. push users and groups over SCIM from Node with that secret (ada in "risky", bob, admin), then
 //      log in to the dashboard through the development IdP as admin@example.com;
 //   3. build the seed's two policies in the UI by picking "risky" from the SCIM-group dropdown: the
@@ -95,6 +95,11 @@ export async function runScenario({ baseUrl, adminToken, upstream, run, shot, ne
     await open(gp, dash("/connections"), "connections page");
     await gp.fill(tid("connection-name"), "Development IdP");
     await gp.selectOption(tid("connection-type"), "oidc");
+    // The page script shows only the chosen type's own fields.
+    check(!(await gp.isVisible(tid("oidc-fields-okta"))) && (await gp.isVisible(tid("oidc-fields-oidc"))), "choosing oidc did not hide the other types' fields");
+    await gp.fill(tid("oidc-client_id"), "dev");
+    await gp.fill(tid("oidc-client_secret"), "dev");
+    await gp.fill(tid("oidc-issuer_url"), `${baseUrl}/__dev/idp`);
     await gp.click(tid("connection-create"));
     await gp.waitForSelector(tid("scim-secret-panel"));
     state.scimBase = (await gp.textContent(tid("scim-base-url"))).trim().replace(/\/+$/, "");
@@ -103,11 +108,15 @@ export async function runScenario({ baseUrl, adminToken, upstream, run, shot, ne
     check(state.scimSecret.length >= 32, "no SCIM secret shown on the page");
     state.idpId = /\/populations\/([^/]+)\/scim\/v2$/.exec(state.scimBase)[1];
     await shot(gp, "02-connection-created");
-    // The create form has no OIDC settings: point the connection at the development IdP via the API.
-    await adminApi(`/access/identity_providers/${encodeURIComponent(state.idpId)}`, {
-      method: "PATCH",
-      body: { config: { client_id: "dev", client_secret: "dev", issuer_url: `${baseUrl}/__dev/idp` } },
-    });
+    // The connection's page shows the sign-in settings (discovery found the endpoints), never the secret.
+    await gp.click(tid("connection-detail-link"));
+    await gp.waitForSelector(tid("connection-oidc-form"));
+    check((await gp.inputValue(tid("oidc-issuer_url"))) === `${baseUrl}/__dev/idp`, "the connection page does not show the issuer URL");
+    check((await gp.inputValue(tid("oidc-client_secret"))) === "", "the client secret was rendered back");
+    check((await gp.textContent(tid("oidc-secret-state")))?.includes("A secret is stored"), "the connection page does not say a client secret is stored");
+    const { config } = (await adminApi(`/access/identity_providers/${encodeURIComponent(state.idpId)}`)).result;
+    check(config.token_url?.startsWith(`${baseUrl}/__dev/idp`) && !("client_secret" in config), `stored OIDC config: ${JSON.stringify(config)}`);
+    await shot(gp, "02b-connection-sign-in");
     await glass.close();
     log(`connection ${state.idpId}: SCIM ${state.scimBase} (secret read from the page, ${state.scimSecret.length} chars)`);
   });

@@ -1,6 +1,11 @@
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { finishLogin, startLogin } from "../../src/access/oidc/client";
+import { getIdentityProvider } from "../../src/admin/identity-providers";
+import { database } from "../../src/db";
 import { ADMIN_TOKEN, ORIGIN, admin, checkSession, createConnection, openSession, provisionUser, scim } from "../helpers";
+import { routeFetch } from "../support/fetch-router";
+import { createTestIdp, type TestIdp } from "../support/test-idp";
 
 /** A dashboard request with the break-glass token. */
 function page(method: string, path: string, form?: Record<string, string>): Promise<Response> {
@@ -79,6 +84,105 @@ describe("dashboard: IdP connections", () => {
     expect((await page("POST", `/connections/${conn.id}/delete`, { csrf })).status).toBe(400);
     expect((await page("POST", `/connections/${conn.id}/delete`, { csrf, confirm: "on" })).status).toBe(200);
     expect((await page("GET", `/connections/${conn.id}`)).status).toBe(404);
+  });
+});
+
+describe("dashboard: OIDC sign-in settings of a connection", () => {
+  let restore = () => {};
+  afterEach(() => restore());
+
+  /** An in-test OIDC provider (discovery, token, JWKS) that the Worker's fetch reaches. */
+  async function testIdp(): Promise<TestIdp> {
+    const idp = await createTestIdp({ issuer: `https://idp-${tag()}.test`, clientSecret: `s3cret-${crypto.randomUUID()}` });
+    restore = routeFetch({ [idp.host]: idp.handle });
+    return idp;
+  }
+
+  /** A login against the stored connection: the test IdP's token endpoint checks the client secret. */
+  async function loginWorks(idp: TestIdp, id: string) {
+    const row = await getIdentityProvider(database(env), id);
+    const redirect = "https://edge.test/cdn-cgi/access/callback";
+    idp.nextLogin = { email: "ann@example.com" };
+    const start = await startLogin(env, row, redirect);
+    return finishLogin(env, row, redirect, await idp.approve(start.authorizationUrl), start);
+  }
+
+  it("creates an oidc connection usable for login from the form; the secret is sealed and never shown", async () => {
+    const idp = await testIdp();
+    const csrf = csrfOf(await (await page("GET", "/connections")).text());
+    const created = await page("POST", "/connections", {
+      csrf, name: `oidc-${tag()}`, type: "oidc", enabled: "on", user_deprovision: "on", identity_update_behavior: "automatic",
+      client_id: idp.clientId, client_secret: idp.clientSecret, issuer_url: idp.issuer, scopes: "email  groups", pkce_enabled: "on",
+      // Another type's fields are ignored (the form shows every type's group without script).
+      directory_id: "contoso.com", okta_account: "https://x.okta.com",
+    });
+    expect(created.status).toBe(201);
+    const id = /\/dashboard\/connections\/([0-9a-f-]{36})/.exec(await created.text())![1]!;
+    expect(idp.requests.discovery).toBe(1);
+    const raw = await env.DB.prepare("SELECT config, client_secret_ciphertext FROM identity_providers WHERE id = ?").bind(id).first<{ config: string; client_secret_ciphertext: string }>();
+    expect(raw!.client_secret_ciphertext).toMatch(/^v1\./);
+    expect(raw!.client_secret_ciphertext).not.toContain(idp.clientSecret);
+    expect(JSON.parse(raw!.config)).toEqual({ client_id: idp.clientId, issuer_url: idp.issuer, scopes: ["email", "groups"], pkce_enabled: true, auth_url: idp.endpoints.authorization, token_url: idp.endpoints.token, certs_url: idp.endpoints.jwks });
+    const detail = await (await page("GET", `/connections/${id}`)).text();
+    expect(detail).toContain(`value="${idp.clientId}"`);
+    expect(detail).toContain(`value="email groups"`);
+    expect(detail).toMatch(/data-testid="oidc-secret-state">A secret is stored/);
+    expect(detail).not.toContain('data-testid="oidc-fields-okta"'); // only the connection's own type
+    for (const text of [detail, await (await page("GET", "/connections")).text(), await (await admin("GET", `/api/v1/access/identity_providers/${id}`)).text(), await (await admin("GET", "/api/v1/access/identity_providers")).text()]) {
+      expect(text).not.toContain(idp.clientSecret);
+    }
+    expect(await loginWorks(idp, id)).toMatchObject({ ok: true, login: { email: "ann@example.com" } });
+    expect(idp.lastAuthorization!.get("scope")).toBe("openid email groups");
+  });
+
+  it("editing without a secret keeps the stored one (and claims set by the API); a new one replaces it", async () => {
+    const idp = await testIdp();
+    const res = await admin("POST", "/api/v1/access/identity_providers", { name: `oidc-${tag()}`, type: "oidc", config: { ...idp.connection().config, email_claim_name: "mail" } });
+    const id = ((await res.json()) as { result: { id: string } }).result.id;
+    const before = await getIdentityProvider(database(env), id);
+    const csrf = csrfOf(await (await page("GET", `/connections/${id}`)).text());
+    // PKCE off, scopes changed, secret left empty.
+    const saved = await page("POST", `/connections/${id}/oidc`, { csrf, client_id: idp.clientId, client_secret: "", issuer_url: idp.issuer, scopes: "email" });
+    expect(saved.status).toBe(303);
+    const after = await getIdentityProvider(database(env), id);
+    expect(after.clientSecretCiphertext).toBe(before.clientSecretCiphertext);
+    expect(JSON.parse(after.config)).toMatchObject({ pkce_enabled: false, scopes: ["email"], email_claim_name: "mail", token_url: idp.endpoints.token });
+    const login = await loginWorks(idp, id);
+    expect(login).toMatchObject({ ok: true });
+    expect(idp.lastAuthorization!.has("code_challenge")).toBe(false);
+    // A typed secret replaces the stored one: the test IdP only knows its own, so the login now fails.
+    await page("POST", `/connections/${id}/oidc`, { csrf, client_id: idp.clientId, client_secret: "another-secret", issuer_url: idp.issuer });
+    expect((await getIdentityProvider(database(env), id)).clientSecretCiphertext).not.toBe(before.clientSecretCiphertext);
+    expect(await loginWorks(idp, id)).toMatchObject({ ok: false });
+  });
+
+  it("shows the service's 400 on the form: a bad issuer on create and on the detail page", async () => {
+    const idp = await testIdp();
+    const csrf = csrfOf(await (await page("GET", "/connections")).text());
+    const name = `bad-${tag()}`;
+    const wrong = `https://idp-${tag()}.test`;
+    restore = routeFetch({ [idp.host]: idp.handle, [new URL(wrong).host]: () => new Response("nope", { status: 404 }) });
+    const refused = await page("POST", "/connections", { csrf, name, type: "oidc", client_id: "c", client_secret: "typed-secret-1", issuer_url: wrong });
+    expect(refused.status).toBe(400);
+    const html = await refused.text();
+    expect(html).toMatch(/role="alert" data-testid="error">config\.issuer_url: OpenID discovery at https:\/\/idp-[0-9a-f]+\.test\/\.well-known\/openid-configuration failed/);
+    expect(html).toContain('data-testid="connection-create-form"'); // the form again, with what was typed but the secret
+    expect(html).toContain(`value="${name}"`);
+    expect(html).toContain(`value="${wrong}"`);
+    expect(html).not.toContain("typed-secret-1");
+    expect(await env.DB.prepare("SELECT id FROM identity_providers WHERE name = ?").bind(name).first()).toBeNull();
+
+    const created = await admin("POST", "/api/v1/access/identity_providers", { name: `oidc-${tag()}`, ...idp.connection() });
+    const id = ((await created.json()) as { result: { id: string } }).result.id;
+    const before = await getIdentityProvider(database(env), id);
+    const detail = await page("POST", `/connections/${id}/oidc`, { csrf, client_id: idp.clientId, issuer_url: wrong, pkce_enabled: "on" });
+    expect(detail.status).toBe(400);
+    const detailHtml = await detail.text();
+    expect(detailHtml).toMatch(/role="alert" data-testid="error">config\.issuer_url: OpenID discovery/);
+    expect(detailHtml).toContain('data-testid="connection-oidc-form"');
+    expect((await getIdentityProvider(database(env), id)).config).toBe(before.config);
+    // Even for a SCIM-only save (no client_id), a malformed field is refused.
+    expect((await page("POST", `/connections/${id}/oidc`, { csrf, client_id: "", issuer_url: "not a url" })).status).toBe(400);
   });
 });
 

@@ -1,13 +1,15 @@
 // IdP connections: list, create (the SCIM endpoint and secret shown once, with Entra ID and Okta
 // set-up steps), settings, secret rotation, deletion, and the last sync from the provisioning log.
 // Every action calls the service the /api/v1/access/identity_providers routes call.
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { baseUrlFor } from "../../config";
 import { database, type IdentityProviderRow } from "../../db";
 import { scimSyncStatus } from "../../admin/directory-search";
 import { createIdentityProvider, deleteIdentityProvider, getIdentityProvider, listIdentityProviders, renderIdentityProvider, rotateScimSecret, updateIdentityProvider } from "../../admin/identity-providers";
 import type { DashboardEnv } from "../context";
 import { Csrf, Layout } from "../layout";
+import { ApiError } from "../../http/api-error";
+import { OidcFields, oidcConfigFromForm, oidcValues, submittedValues } from "./connection-oidc";
 import { Copyable, errorPage, formFields } from "./directory-ui";
 
 export const connectionsPage = new Hono<DashboardEnv>();
@@ -89,8 +91,21 @@ const scimConfig = (f: Record<string, string>) => ({
   identity_update_behavior: f.identity_update_behavior,
 });
 
-connectionsPage.get("/", async (c) => {
+/** A refused submission (an ApiError 400) shown on the form it came from, with the values typed (never the secret). */
+interface Refusal {
+  error: string;
+  values: Record<string, string>;
+}
+
+/** The ApiError's message for a 400, to show on the form; rethrows anything else (404s get errorPage). */
+function refusalOf(error: unknown, f: Record<string, string>): Refusal {
+  if (error instanceof ApiError && error.status === 400) return { error: error.message, values: f };
+  throw error;
+}
+
+async function listPage(c: Context<DashboardEnv>, refused?: Refusal) {
   const rows = await listIdentityProviders(database(c.env));
+  const v = refused?.values;
   return c.html(
     <Layout title="IdP connections" current={here} who={c.var.adminEmail}>
       <table data-testid="connections-table">
@@ -116,30 +131,42 @@ connectionsPage.get("/", async (c) => {
           ))}
         </tbody>
       </table>
-      <h2>Add a connection</h2>
-      <form method="post" action="/dashboard/connections" data-testid="connection-create-form">
+      <h2 id="add-connection">Add a connection</h2>
+      {refused ? (
+        <p class="error" role="alert" data-testid="error">
+          {refused.error}
+        </p>
+      ) : null}
+      <form method="post" action="/dashboard/connections" data-testid="connection-create-form" aria-labelledby="add-connection">
         <label>
-          Name <input name="name" required maxlength={200} data-testid="connection-name" />
+          Name <input name="name" required maxlength={200} value={v?.name ?? ""} data-testid="connection-name" />
         </label>
         <label>
           Type{" "}
           <select name="type" data-testid="connection-type">
-            {TYPES.map(([v, l]) => (
-              <option value={v}>{l}</option>
+            {TYPES.map(([value, l]) => (
+              <option value={value} selected={v?.type === value}>
+                {l}
+              </option>
             ))}
           </select>
         </label>
         <ScimSettings csrf={c.var.csrf} />
+        <OidcFields values={v ? submittedValues(v) : undefined} />
         <button type="submit" data-testid="connection-create">Create connection</button>
       </form>
     </Layout>,
+    refused ? 400 : 200,
   );
-});
+}
+
+connectionsPage.get("/", (c) => listPage(c));
 
 connectionsPage.post("/", async (c) => {
   const f = await formFields(c);
   try {
-    const { row, secret } = await createIdentityProvider(c.env, c.var.actor, { name: f.name, type: f.type, config: {}, scim_config: scimConfig(f) });
+    const config = oidcConfigFromForm(f.type ?? "", f);
+    const { row, secret } = await createIdentityProvider(c.env, c.var.actor, { name: f.name, type: f.type, config, scim_config: scimConfig(f) });
     const view = renderIdentityProvider(row, baseUrlFor(c.var.config, c.req.url), secret);
     c.header("cache-control", "no-store");
     return c.html(
@@ -152,13 +179,13 @@ connectionsPage.post("/", async (c) => {
       201,
     );
   } catch (error) {
-    return errorPage(c, error, "Could not create the connection", here, <a href="/dashboard/connections">Back</a>);
+    return listPage(c, refusalOf(error, f));
   }
 });
 
-connectionsPage.get("/:id", async (c) => {
+async function detailPage(c: Context<DashboardEnv>, refused?: Refusal) {
   try {
-    const row = await getIdentityProvider(database(c.env), c.req.param("id"));
+    const row = await getIdentityProvider(database(c.env), c.req.param("id")!);
     const view = renderIdentityProvider(row, baseUrlFor(c.var.config, c.req.url));
     const status = await scimSyncStatus(c.env.DB, row.id);
     const action = `/dashboard/connections/${row.id}`;
@@ -182,6 +209,17 @@ connectionsPage.get("/:id", async (c) => {
         <p>
           <a href={`/dashboard/users?idp_id=${row.id}`}>Users</a> · <a href={`/dashboard/groups?idp_id=${row.id}`}>Groups</a>
         </p>
+        <h2 id="oidc-sign-in">OIDC sign-in</h2>
+        {refused ? (
+          <p class="error" role="alert" data-testid="error">
+            {refused.error}
+          </p>
+        ) : null}
+        <form method="post" action={`${action}/oidc`} data-testid="connection-oidc-form" aria-labelledby="oidc-sign-in">
+          <Csrf token={c.var.csrf} />
+          <OidcFields type={row.type} values={refused ? submittedValues(refused.values) : oidcValues(row)} secretSet={row.clientSecretCiphertext !== null} />
+          <button type="submit" data-testid="connection-oidc-save">Save sign-in settings</button>
+        </form>
         <h2>Settings</h2>
         <form method="post" action={`${action}/settings`} data-testid="connection-settings-form">
           <ScimSettings row={row} csrf={c.var.csrf} />
@@ -202,9 +240,25 @@ connectionsPage.get("/:id", async (c) => {
           <button type="submit" data-testid="delete-connection">Delete connection</button>
         </form>
       </Layout>,
+      refused ? 400 : 200,
     );
   } catch (error) {
     return errorPage(c, error, "Connection", here);
+  }
+}
+
+connectionsPage.get("/:id", (c) => detailPage(c));
+
+connectionsPage.post("/:id/oidc", async (c) => {
+  const f = await formFields(c);
+  try {
+    const current = await getIdentityProvider(database(c.env), c.req.param("id"));
+    const config = oidcConfigFromForm(current.type, f, JSON.parse(current.config) as Record<string, unknown>);
+    await updateIdentityProvider(c.env, c.var.actor, current.id, { config });
+    return c.redirect(`/dashboard/connections/${current.id}?saved=1`, 303);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 400) return detailPage(c, refusalOf(error, f));
+    return errorPage(c, error, "Could not save", here, <a href={`/dashboard/connections/${c.req.param("id")}`}>Back</a>);
   }
 });
 
