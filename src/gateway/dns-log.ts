@@ -116,6 +116,11 @@ const querySchema = z.strictObject({
  * `GET /api/v1/gateway/logs/dns`: newest first, filtered by user, device, decision and time
  * (`since` inclusive, `until` exclusive). `result_info` has no total: counting a busy log on every page
  * would read every row; `has_more` says whether another page exists.
+ *
+ * Each entry also names its user (`user_email`, `user_name`) and device (`device_name`), null once
+ * they are deleted. They come from LEFT JOINs in the same query: a LEFT JOIN keeps the log as SQLite's
+ * outer loop, so the page's rows (at most per_page + 1) each cost two primary-key lookups, not a
+ * query per row.
  */
 export async function queryDnsLog(db: D1Database, params: URLSearchParams) {
   const parsed = querySchema.safeParse(Object.fromEntries(params));
@@ -128,15 +133,19 @@ export async function queryDnsLog(db: D1Database, params: URLSearchParams) {
   const where: string[] = [];
   const binds: string[] = [];
   const add = (clause: string, value: string | undefined) => value !== undefined && (where.push(clause), binds.push(value));
-  add("user_id = ?", q.user_id);
-  add("device_id = ?", q.device_id);
-  add("decision = ?", q.decision);
-  add("at >= ?", q.since);
-  add("at < ?", q.until);
+  add("l.user_id = ?", q.user_id);
+  add("l.device_id = ?", q.device_id);
+  add("l.decision = ?", q.decision);
+  add("l.at >= ?", q.since);
+  add("l.at < ?", q.until);
   const rows = await db
-    .prepare(`SELECT * FROM gateway_dns_log ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?`)
+    .prepare(
+      `SELECT l.*, u.email AS user_email, u.user_name AS user_name, d.name AS device_name FROM gateway_dns_log l
+       LEFT JOIN users u ON u.id = l.user_id LEFT JOIN gateway_devices d ON d.id = l.device_id
+       ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY l.at DESC, l.id DESC LIMIT ? OFFSET ?`,
+    )
     .bind(...binds, q.per_page + 1, (q.page - 1) * q.per_page)
-    .all<{ id: string; at: string; user_id: string | null; device_id: string | null; query_name: string; query_type: string; decision: string; rule_id: string | null }>();
+    .all<{ id: string; at: string; user_id: string | null; device_id: string | null; query_name: string; query_type: string; decision: string; rule_id: string | null; user_email: string | null; user_name: string | null; device_name: string | null }>();
   const hasMore = rows.results.length > q.per_page;
   const result = rows.results.slice(0, q.per_page).map((r) => ({
     id: r.id,
@@ -147,6 +156,9 @@ export async function queryDnsLog(db: D1Database, params: URLSearchParams) {
     query_type: r.query_type,
     decision: r.decision,
     rule_id: r.rule_id,
+    user_email: r.user_email,
+    user_name: r.user_name,
+    device_name: r.device_name,
   }));
   return { result, result_info: { page: q.page, per_page: q.per_page, count: result.length, has_more: hasMore } };
 }

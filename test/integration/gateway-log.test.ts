@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { dnsLogRetentionDays, FLUSH_AT, flushDnsLog, pruneDnsLog, recordDnsQuery, resetDnsLogBuffer, type DnsLogEntry } from "../../src/gateway/dns-log";
-import { admin } from "../helpers";
+import { ADMIN_TOKEN, ORIGIN, admin, createConnection, provisionUser } from "../helpers";
 
 /** A ctx that keeps what waitUntil is given, so a test can wait for the flushes a request scheduled. */
 function fakeCtx() {
@@ -106,6 +106,32 @@ describe("GET /api/v1/gateway/logs/dns", () => {
     const p2 = await get(`?user_id=${user}&per_page=2&page=2`);
     expect(p2.result.map((r) => r.id)).toEqual([ids[0]]);
     expect(p2.result_info).toMatchObject({ page: 2, count: 1, has_more: false });
+  });
+
+  it("names each entry's user and device (API: added user_email, user_name, device_name; dashboard: names, ids muted)", async () => {
+    const conn = await createConnection();
+    const email = `ann-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    const user = await provisionUser(conn, email);
+    const device = crypto.randomUUID();
+    const now = new Date().toISOString();
+    await env.DB.prepare("INSERT INTO gateway_devices (id, user_id, name, token_hash, session_id, enrolled_by, created_at, expires_at) VALUES (?, ?, 'Ann laptop', ?, 's-1', 'admin', ?, '2999-01-01T00:00:00.000Z')")
+      .bind(device, user.id, crypto.randomUUID(), now)
+      .run();
+    const gone = `u-${crypto.randomUUID()}`;
+    await insertAt("2032-01-01T00:00:01.000Z", { userId: user.id, deviceId: device });
+    await insertAt("2032-01-01T00:00:02.000Z", { userId: gone, deviceId: `d-${gone}` });
+    const api = (await (await admin("GET", `/api/v1/gateway/logs/dns?user_id=${user.id}`)).json()) as { result: Record<string, unknown>[] };
+    expect(api.result).toHaveLength(1);
+    expect(api.result[0]).toMatchObject({ user_id: user.id, device_id: device, user_email: email, user_name: email, device_name: "Ann laptop" });
+    const unknown = (await (await admin("GET", `/api/v1/gateway/logs/dns?user_id=${gone}`)).json()) as { result: Record<string, unknown>[] };
+    expect(unknown.result[0]).toMatchObject({ user_id: gone, user_email: null, user_name: null, device_name: null });
+
+    const page = async (q: string) =>
+      (await exports.default.fetch(`${ORIGIN}/dashboard/gateway/logs?${q}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const html = await page(`user_id=${user.id}`);
+    expect(html).toContain(`<span title="${user.id}" data-testid="dns-log-user">${email}<br/><small class="muted">${user.id}</small></span>`);
+    expect(html).toContain(`<span title="${device}" data-testid="dns-log-device">Ann laptop<br/><small class="muted">${device}</small></span>`);
+    expect(await page(`user_id=${gone}`)).toContain(`${gone} (deleted)`);
   });
 
   it.each([["?decision=maybe"], ["?since=yesterday"], ["?per_page=0"], ["?per_page=5000"], ["?token=abc"]])("refuses %s with 400", async (q) => {

@@ -241,6 +241,19 @@ gatewayPage.post("/devices/:id/revoke", async (c) => {
 /** A `datetime-local` value (no zone) read as UTC, in the ISO form the log query takes. */
 const utc = (v: string) => (/^\d{4}-\d\d-\d\dT\d\d:\d\d$/.test(v) ? `${v}:00Z` : v);
 
+/** A log entry's user or device by name, its id in a small muted line (and a title); a deleted one by id only. */
+function Named({ name, id, testid }: { name: string | null; id: string | null; testid: string }) {
+  if (id === null) return null;
+  if (name === null) return <small class="muted" title={id}>{id} (deleted)</small>;
+  return (
+    <span title={id} data-testid={testid}>
+      {name}
+      <br />
+      <small class="muted">{id}</small>
+    </span>
+  );
+}
+
 gatewayPage.get("/logs", async (c) => {
   const f = { user_id: "", device_id: "", decision: "", since: "", until: "", page: "1" };
   for (const k of Object.keys(f) as (keyof typeof f)[]) f[k] = (c.req.query(k) ?? f[k]).trim();
@@ -302,8 +315,12 @@ gatewayPage.get("/logs", async (c) => {
               </td>
               <td>{e.query_type}</td>
               <td>{e.decision}</td>
-              <td>{e.user_id ?? ""}</td>
-              <td>{e.device_id ?? ""}</td>
+              <td>
+                <Named name={e.user_email ?? e.user_name} id={e.user_id} testid="dns-log-user" />
+              </td>
+              <td>
+                <Named name={e.device_name} id={e.device_id} testid="dns-log-device" />
+              </td>
               <td>{e.rule_id ? <a href={`/dashboard/gateway/rules/${e.rule_id}`}>{e.rule_id}</a> : ""}</td>
             </tr>
           ))}
