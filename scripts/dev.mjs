@@ -105,6 +105,8 @@ function banner({ baseUrl, token, tokenSource, persistTo, devRoutes }) {
     `                Authorization: Bearer <token> to ${baseUrl}/api/v1/...`,
     `  Local state   ${persistTo ?? ".wrangler/state"} (D1 + Durable Objects; migrations applied)`,
     `  Dev routes    ${devRoutes ? "on: /__dev/* (DEV_ROUTES=true; admin token required except /__dev/idp, /__dev/echo)" : "as set by --var DEV_ROUTES"}`,
+    `  Dashboard     ${baseUrl}/dashboard/setup — first run: paste the admin token, choose who administers`,
+    `  Portal        ${baseUrl}/portal (signed-in users enroll their devices for Gateway DNS)`,
     "",
     "  Next: create an IdP connection for Microsoft Entra ID (or --type okta | oidc):",
     `    ${idpCmd}`,
