@@ -293,6 +293,10 @@ export async function runScenario({ baseUrl, adminToken, upstream, run, shot, ne
       await page.waitForTimeout(250);
     }
     check((await page.locator(`${tid("dns-log-table")} tbody tr`).count()) >= 4, "the DNS log shows fewer than 4 queries");
+    // Entries name the user and the device, not only their ids.
+    const named = await page.locator(tid("dns-log-user")).allTextContents();
+    check(named.some((t) => t.startsWith("ada@example.com")) && named.some((t) => t.startsWith("bob@example.com")), `the DNS log does not name ada and bob: ${JSON.stringify(named.slice(0, 4))}`);
+    check((await page.locator(tid("dns-log-device")).count()) >= 4, "the DNS log does not name the devices");
     await shot(page, "16-dns-log");
   });
 
