@@ -18,18 +18,8 @@ export const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 
 export type TokenScope = "read" | "write";
 
-/** A token as the API shows it (never the secret nor its hash). */
-export interface ApiTokenView {
-  id: string;
-  name: string;
-  scope: TokenScope;
-  created_by: string;
-  created_at: string;
-  last_used_at: string | null;
-  expires_at: string | null;
-  revoked_at: string | null;
-  status: "active" | "revoked" | "expired";
-}
+/** A token as the API shows it (never the secret nor its hash): its row plus a derived status. */
+export type ApiTokenView = TokenRow & { status: "active" | "revoked" | "expired" };
 
 interface TokenRow {
   id: string;
