@@ -307,3 +307,46 @@ describe("Gateway HTTP rules on proxied Access traffic", () => {
     expect((await withCookie(world, token, "/admin")).status).toBe(200);
   });
 });
+
+describe("reverse-proxy hygiene (review R1)", () => {
+  it("a path starting with `//` stays on the app's origin: never a request (with the user's assertion) to the host it names", async () => {
+    const { token } = await loggedIn();
+    const res = await withCookie(world, token, "//evil.test/steal?q=1");
+    // Before the fix `new URL("//evil.test/steal", origin)` resolved to https://evil.test/steal (routeFetch refused it: 502).
+    expect(res.status).toBe(200);
+    const hit = world.origin.hits.at(-1)!;
+    expect(new URL(hit.url).host).toBe("origin.test");
+    expect(new URL(hit.url).pathname + new URL(hit.url).search).toBe("//evil.test/steal?q=1");
+  });
+
+  it("X-Forwarded-For is the client address from cf-connecting-ip, never the client's own claim; Forwarded and X-Real-IP are dropped", async () => {
+    const { token } = await loggedIn();
+    await withCookie(world, token, "/", { "cf-connecting-ip": "203.0.113.5", "x-forwarded-for": "10.0.0.1, 198.51.100.1", forwarded: "for=10.0.0.1", "x-real-ip": "10.0.0.1", "true-client-ip": "10.0.0.1" });
+    let hit = world.origin.hits.at(-1)!;
+    expect(hit.headers.get("x-forwarded-for")).toBe("203.0.113.5");
+    expect(hit.headers.get("forwarded")).toBeNull();
+    expect(hit.headers.get("x-real-ip")).toBeNull();
+    expect(hit.headers.get("true-client-ip")).toBeNull();
+    // No cf-connecting-ip (not through Cloudflare's edge): the client's claim is still not passed on.
+    await withCookie(world, token, "/", { "x-forwarded-for": "10.0.0.1" });
+    hit = world.origin.hits.at(-1)!;
+    expect(hit.headers.get("x-forwarded-for")).toBeNull();
+  });
+
+  it.each([["//admin/x"], ["/admin%2Fx"], ["/admin%5cx"], ["//%61dmin"]])(
+    "%s is judged by the /admin app's policy, not by a bypass on the host's root (origins that merge slashes or decode escaped slashes see /admin)",
+    async (path) => {
+      world = await accessWorld({ policies: [{ name: "public", decision: "bypass", include: [{ everyone: {} }] }] });
+      await createApp({ name: "Admin", domain: `${world.app.domain}/admin`, origin: "https://origin.test", allowed_idps: [world.conn.id] }, [
+        { name: "nobody", decision: "allow", include: [{ email: { email: "root@example.com" } }] },
+      ]);
+      const hits = world.origin.hits.length;
+      const res = await exports.default.fetch(`https://${world.app.domain}${path}`, { redirect: "manual" });
+      expect(res.status).toBe(302);
+      expect(res.headers.get("location")).toContain("/cdn-cgi/access/login/");
+      expect(world.origin.hits.length).toBe(hits);
+      // The root app itself is still open.
+      expect((await exports.default.fetch(`https://${world.app.domain}/public`, { redirect: "manual" })).status).toBe(200);
+    },
+  );
+});

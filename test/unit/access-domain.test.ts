@@ -63,9 +63,14 @@ describe("request-side normalisation", () => {
     ["/admin", ["/admin", ""]],
     ["/admin/", ["/admin", ""]],
     ["/a/b/c", ["/a/b/c", "/a/b", "/a", ""]],
-    ["/a//b", ["/a", ""]],
+    // Empty segments and escaped slashes split like a lenient origin reads them (review R1: `//admin`
+    // and `/admin%2Fx` must not fall to an app on `/`).
+    ["/a//b", ["/a/b", "/a", ""]],
+    ["//admin", ["/admin", ""]],
     ["/%61dmin/x", ["/admin/x", "/admin", ""]],
-    ["/a%2Fb", ["/a%2Fb", ""]],
+    ["/a%2Fb", ["/a/b", "/a", ""]],
+    ["/a%5cb", ["/a/b", "/a", ""]],
+    ["/a\\b", ["/a/b", "/a", ""]],
   ])("candidatePrefixes(%j) = %j", (path, expected) => {
     expect(candidatePrefixes(path)).toEqual(expected);
   });

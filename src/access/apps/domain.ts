@@ -103,13 +103,21 @@ export function normaliseRequestHost(host: string): string {
   return host.toLowerCase().replace(/\.(?=:\d+$|$)/, "");
 }
 
-/** The prefixes a path can be matched by, longest first, at segment boundaries: `/a/b` → `/a/b`, `/a`, `""`. */
+/**
+ * The prefixes a path can be matched by, longest first, at segment boundaries: `/a/b` → `/a/b`, `/a`, `""`.
+ * Segments are split the way a lenient origin would read the path, so the app matched is never a
+ * LESS specific one than the origin serves: empty segments are skipped (`//admin`: nginx's default
+ * `merge_slashes` serves `/admin`) and `%2F`, `%5C` and a backslash count as separators (origins that decode them,
+ * or IIS's backslash). Otherwise `//admin` or `/admin%2Fx` would fall to a bypass app on `/`.
+ */
 export function candidatePrefixes(path: string): string[] {
-  const segments = normaliseRequestPath(path).split("/").slice(1, MAX_PREFIX_SEGMENTS + 1);
+  const segments = normaliseRequestPath(path)
+    .split(/[/\\]|%2F|%5C/i) // a raw backslash too: the proxy is given Hono's decoded path, where `%5C` already is one
+    .filter((s) => s !== "") // no stored prefix has an empty segment
+    .slice(0, MAX_PREFIX_SEGMENTS);
   const out = [""];
   let acc = "";
   for (const s of segments) {
-    if (s === "") break; // `//` or a trailing slash: no stored prefix has an empty segment
     acc += `/${s}`;
     out.push(acc);
   }

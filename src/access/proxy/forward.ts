@@ -8,6 +8,13 @@ import type { AccessApp } from "../apps/types";
 /** Headers only this edge may set towards an origin; the client's copies are dropped. */
 const IDENTITY_HEADERS = ["cf-access-jwt-assertion", "cf-access-authenticated-user-email", "cf-access-token", "cf-access-client-id", "cf-access-client-secret"];
 /** RFC 9110 §7.6.1 plus the de-facto ones (`keep-alive`, `proxy-connection`). */
+/**
+ * Client-address headers a client may forge. This edge is the first hop an origin trusts, so it
+ * replaces them rather than appending (origins commonly read the left-most X-Forwarded-For entry):
+ * `X-Forwarded-For` becomes `CF-Connecting-IP` (set by Cloudflare's edge, which a client cannot
+ * spoof); the rest (RFC 7239 `Forwarded`, `X-Real-IP`, `True-Client-IP`, `X-Forwarded-Port`) are dropped.
+ */
+const CLIENT_ADDRESS_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip", "true-client-ip", "x-forwarded-port"];
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z|~]+$/;
 
@@ -15,7 +22,13 @@ const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`a-z|~]+$/;
 export function originUrl(app: AccessApp, requestUrl: URL): URL {
   const origin = new URL(app.origin);
   const base = origin.pathname.replace(/\/+$/, "");
-  return new URL(`${base}${requestUrl.pathname}${requestUrl.search}`, origin.origin);
+  // Set the path on the origin's URL; never resolve it as a reference: `//evil.example/x` is a
+  // network-path reference (RFC 3986 §4.2) that would send the request, with the user's assertion
+  // and cookies, to evil.example.
+  const out = new URL(origin.origin);
+  out.pathname = `${base}${requestUrl.pathname}`;
+  out.search = requestUrl.search;
+  return out;
 }
 
 /** Who the request is for, when it carries an identity (bypass and service-auth requests do not). */
@@ -37,6 +50,7 @@ export async function forwardToOrigin(request: Request, app: AccessApp, identity
     headers.set("cf-access-jwt-assertion", identity.assertion);
     headers.set("cf-access-authenticated-user-email", identity.email);
   }
+  for (const h of CLIENT_ADDRESS_HEADERS) headers.delete(h);
   const client = request.headers.get("cf-connecting-ip");
   if (client) headers.set("x-forwarded-for", client);
   headers.set("x-forwarded-host", url.host);
