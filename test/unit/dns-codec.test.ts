@@ -62,6 +62,18 @@ describe("parseQuery", () => {
   ])("refuses %s", (_label, bytes) => {
     expect(parseQuery(Uint8Array.from(bytes)).ok).toBe(false);
   });
+
+  it("refuses, from the header alone, a query declaring more records than a query carries (CPU before the token check)", () => {
+    // 64 KB of records whose owners each point at a 253-octet question name: ~5,400 name walks.
+    const question = [...Array.from({ length: 127 }, () => [1, 0x61]).flat(), 0, 0, 1, 0, 1];
+    const count = Math.floor((65535 - 12 - question.length) / 12);
+    const records = Array.from({ length: count }, () => [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]).flat();
+    const bytes = Uint8Array.from([0x12, 0x34, 0x01, 0x00, 0, 1, count >> 8, count & 0xff, 0, 0, 0, 0, ...question, ...records]);
+    expect(parseMessage(bytes).ok).toBe(true); // well-formed as a message…
+    expect(parseQuery(bytes)).toEqual({ ok: false, error: "a query carries at most 8 records" }); // …but not a query we serve
+    const withOpt = dnsQuery("example.com", { edns: { do: true } });
+    expect(parseQuery(withOpt).ok).toBe(true);
+  });
 });
 
 describe("buildResponse", () => {
@@ -133,6 +145,20 @@ describe("ageTtls", () => {
     ageTtls(bytes, m.value, 10);
     const after = parseMessage(bytes);
     expect(after.ok && after.value.records.map((r) => r.ttl)).toEqual([90, 0, 0]);
+  });
+
+  it("ages a negative answer's SOA from min(TTL, MINIMUM), the negative TTL a stub derives (RFC 2308 §5)", () => {
+    const bytes = dnsResponse({ qname: "x.test", rcode: 3, authority: [soa("test", 900, 30)] });
+    const m = parseMessage(bytes);
+    if (!m.ok) throw new Error(m.error);
+    ageTtls(bytes, m.value, 10);
+    const after = parseMessage(bytes);
+    if (!after.ok) throw new Error(after.error);
+    const record = after.value.records[0]!;
+    const minimum = new DataView(bytes.buffer).getUint32(record.rdataOffset + record.rdlength - 4);
+    // What the client will cache the NXDOMAIN for: 30 s minus the 10 s it already spent here.
+    expect(Math.min(record.ttl, minimum)).toBe(20);
+    expect(minimum).toBe(30); // rdata untouched (DNSSEC signs it)
   });
 });
 

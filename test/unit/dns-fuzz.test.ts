@@ -3,7 +3,7 @@
 // The route-level half (no 5xx through /dns-query) is in test/integration/gateway-doh.test.ts.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ageTtls, cacheTtl, ednsOf, minRecordTtl, parseMessage, readName, setId, TYPE } from "../../src/gateway/dns/codec";
+import { ageTtls, cacheTtl, ednsOf, minRecordTtl, parseMessage, readName, setId, skipName, TYPE } from "../../src/gateway/dns/codec";
 import { buildResponse, parseIp, parseQuery } from "../../src/gateway/dns/messages";
 import { a, dnsQuery, dnsResponse, soa } from "../support/dns";
 
@@ -61,7 +61,11 @@ function exercise(bytes: Uint8Array): void {
     const answer = buildResponse(q.value, 0, [{ type: TYPE.A, ttl: 60, rdata: new Uint8Array(4) }]);
     expect(parseMessage(answer).ok).toBe(true); // what we write from any accepted query is well-formed
   }
-  for (let i = 0; i < Math.min(bytes.length, 64); i++) readName(bytes, i);
+  for (let i = 0; i < Math.min(bytes.length, 64); i++) {
+    // parseMessage skips records' names with skipName: it must accept and end exactly where readName does.
+    const read = readName(bytes, i);
+    expect(skipName(bytes, i)).toEqual(read.ok ? { ok: true, value: read.value.end } : read);
+  }
 }
 
 describe("DNS codec fuzzing", () => {

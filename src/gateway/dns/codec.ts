@@ -8,8 +8,8 @@
 // record into objects (per-type rdata decoders: attack surface and CPU on the hot path) and re-encode
 // to write a message, while the resolver needs much less and needs it byte-exact:
 //   - parse the header, the one question and the OPT pseudo-record (DO bit) of a query;
-//   - walk an upstream answer's records only far enough to read and rewrite their TTL fields and the
-//     SOA MINIMUM (RFC 2308 §5), and rewrite the message ID — passing everything else through
+//   - walk an upstream answer's records only far enough to read and rewrite their TTL fields (a
+//     negative answer's SOA aged from min(TTL, MINIMUM), RFC 2308 §5), and rewrite the message ID — passing everything else through
 //     untouched (unknown types, DNSSEC records, EDNS options), which a decode/encode round trip
 //     does not guarantee;
 //   - write a handful of answers (NOERROR/NXDOMAIN/SERVFAIL/REFUSED with A/AAAA records).
@@ -161,6 +161,41 @@ export function readName(b: Uint8Array, offset: number): Parsed<{ name: string; 
   }
 }
 
+/**
+ * Validates the wire name at `offset` exactly as `readName` does (same pointer, label and length
+ * rules) and returns the offset just past it, without building its text or wire copy. Records' owner
+ * names are never read, only skipped: building strings for each of the ~5,400 records a 64 KB message
+ * can hold (each a 2-octet pointer to a 253-octet name) cost ~100 ms of CPU per request, before the
+ * token is even checked.
+ */
+export function skipName(b: Uint8Array, offset: number): Parsed<number> {
+  let pos = offset;
+  let end = -1;
+  let octets = 1;
+  let hops = 0;
+  for (;;) {
+    if (pos >= b.length) return { ok: false, error: "name runs past the message" };
+    const len = b[pos]!;
+    if (len === 0) return { ok: true, value: end < 0 ? pos + 1 : end };
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (pos + 1 >= b.length) return { ok: false, error: "truncated compression pointer" };
+      const target = ((len & 0x3f) << 8) | b[pos + 1]!;
+      if (target >= pos) return { ok: false, error: "compression pointer does not point backwards" };
+      if (target < HEADER_LENGTH) return { ok: false, error: "compression pointer into the header" };
+      if (++hops > MAX_POINTER_HOPS) return { ok: false, error: "too many compression pointers" };
+      if (end < 0) end = pos + 2;
+      pos = target;
+      continue;
+    }
+    if (kind !== 0) return { ok: false, error: "unsupported label type" };
+    octets += len + 1;
+    if (octets > MAX_NAME_OCTETS) return { ok: false, error: "name longer than 255 octets" };
+    if (pos + 1 + len > b.length) return { ok: false, error: "label runs past the message" };
+    pos += 1 + len;
+  }
+}
+
 /** RFC 1035 §5.1 / RFC 4343 §2.1: `.` and `\` escaped with a backslash, other non-printables as `\DDD`. */
 function presentLabel(b: Uint8Array, start: number, len: number): string {
   let out = "";
@@ -201,9 +236,9 @@ export function parseMessage(b: Uint8Array): Parsed<DnsMessage> {
   const sections: [DnsRecord["section"], number][] = [["answer", h.ancount], ["authority", h.nscount], ["additional", h.arcount]];
   for (const [section, count] of sections) {
     for (let i = 0; i < count; i++) {
-      const name = readName(b, pos);
+      const name = skipName(b, pos);
       if (!name.ok) return name;
-      const at = name.value.end;
+      const at = name.value;
       if (at + 10 > b.length) return { ok: false, error: "truncated record" };
       const rdlength = u16(b, at + 8);
       if (at + 10 + rdlength > b.length) return { ok: false, error: "record data runs past the message" };
@@ -250,13 +285,21 @@ export function cacheTtl(b: Uint8Array, message: DnsMessage, cap: number): numbe
   return Math.max(0, Math.min(ttl, cap));
 }
 
-/** Lowers every record's TTL by `seconds` (not below 0) in place; OPT's TTL field holds flags and is left alone. */
+/**
+ * Lowers every record's TTL by `seconds` (not below 0) in place; OPT's TTL field holds flags and is
+ * left alone. An authority SOA (a negative answer's) is first lowered to its MINIMUM: the stub's
+ * negative TTL is min(SOA TTL, MINIMUM) (RFC 2308 §5), so ageing the SOA TTL alone would leave that
+ * minimum un-aged and a cached NXDOMAIN would live up to twice its negative TTL downstream. MINIMUM
+ * itself is rdata and stays untouched (an RRSIG covers it; TTLs are not signed, RFC 4034 §3.1.4).
+ */
 export function ageTtls(b: Uint8Array, message: DnsMessage, seconds: number): void {
   if (seconds <= 0) return;
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   for (const r of message.records) {
     if (r.type === TYPE.OPT) continue;
-    view.setUint32(r.ttlOffset, Math.max(0, Math.min(r.ttl, 0x7fffffff) - seconds));
+    let ttl = Math.min(r.ttl, 0x7fffffff);
+    if (r.type === TYPE.SOA && r.section === "authority" && r.rdlength >= 22) ttl = Math.min(ttl, u32(b, r.rdataOffset + r.rdlength - 4));
+    view.setUint32(r.ttlOffset, Math.max(0, ttl - seconds));
   }
 }
 

@@ -1,6 +1,6 @@
 // Reading a DoH query and writing the few messages the resolver authors itself (policy answers,
 // SERVFAIL), plus the canonical query it sends upstream. Pure: bytes in, bytes out.
-import { CLASS_IN, ednsOf, FLAG, HEADER_LENGTH, opcodeOf, parseMessage, TYPE, type Edns, type Parsed } from "./codec";
+import { CLASS_IN, ednsOf, FLAG, HEADER_LENGTH, opcodeOf, parseMessage, readHeader, TYPE, type Edns, type Parsed } from "./codec";
 
 /** A client's query, reduced to what the resolver acts on. */
 export interface DnsQuery {
@@ -17,10 +17,23 @@ export interface DnsQuery {
 }
 
 /**
+ * The most records (answer + authority + additional) a query may carry. A stub's query has none but
+ * its OPT (RFC 6891) and perhaps a TSIG or SIG(0) (RFC 8945, RFC 2931); NOTIFY and UPDATE carry more but
+ * are answered NOTIMP here anyway.
+ */
+export const MAX_QUERY_RECORDS = 8;
+
+/**
  * Parses a DoH request body as a query (RFC 8484 §4.1): a well-formed message with QR = 0 and exactly
  * one question. Anything else is malformed (HTTP 400).
  */
 export function parseQuery(bytes: Uint8Array): Parsed<DnsQuery> {
+  // Checked on the header, before any record is walked: this runs before the token is checked, and a
+  // 64 KB body can declare ~5,400 records whose names each point at a 253-octet name.
+  const declared = readHeader(bytes);
+  if (!declared.ok) return declared;
+  const { ancount, nscount, arcount } = declared.value;
+  if (ancount + nscount + arcount > MAX_QUERY_RECORDS) return { ok: false, error: `a query carries at most ${MAX_QUERY_RECORDS} records` };
   const parsed = parseMessage(bytes);
   if (!parsed.ok) return parsed;
   const { header, questions } = parsed.value;
