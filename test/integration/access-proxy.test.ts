@@ -300,6 +300,8 @@ describe("Gateway HTTP rules on proxied Access traffic", () => {
     expect(blocked.status).toBe(403);
     expect(blocked.headers.get("content-type")).toContain("text/html");
     expect((await withCookie(world, token, "/wiki")).status).toBe(200);
+    // The rule is judged on the path as a lenient origin reads it: no slipping past it by spelling.
+    for (const spelled of ["//admin", "/%61dmin", "//%61dmin"]) expect((await withCookie(world, token, spelled)).status, spelled).toBe(403);
 
     // Leaving the group (automatic identity updates) lifts the block on the next request.
     const leave = await scim(world.conn, "PATCH", `/Groups/${((await group.json()) as { id: string }).id}`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: `members[value eq "${ada.id}"]` }] });
@@ -349,4 +351,15 @@ describe("reverse-proxy hygiene (review R1)", () => {
       expect((await exports.default.fetch(`https://${world.app.domain}/public`, { redirect: "manual" })).status).toBe(200);
     },
   );
+});
+
+describe("identity headers to the origin", () => {
+  it("an internationalised email (RFC 6531) is carried by the assertion; the plain-text email header is left out, never a 5xx", async () => {
+    const { token } = await loggedIn({}, "jörg@example.com");
+    const res = await withCookie(world, token, "/");
+    expect(res.status).toBe(200);
+    const hit = world.origin.hits.at(-1)!;
+    expect(hit.claims).toMatchObject({ email: "jörg@example.com" });
+    expect(hit.headers.get("cf-access-authenticated-user-email")).toBeNull();
+  });
 });

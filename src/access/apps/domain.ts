@@ -103,6 +103,23 @@ export function normaliseRequestHost(host: string): string {
   return host.toLowerCase().replace(/\.(?=:\d+$|$)/, "");
 }
 
+/** The segments of a request path as a lenient origin reads them (see `candidatePrefixes`). */
+function lenientSegments(path: string): string[] {
+  return normaliseRequestPath(path)
+    .split(/[/\\]|%2F|%5C/i) // a raw backslash too: the proxy is given Hono's decoded path, where `%5C` already is one
+    .filter((s) => s !== ""); // no stored prefix has an empty segment
+}
+
+/**
+ * The path a path-based rule is judged on: the same lenient reading as app matching (`//admin`,
+ * `/admin%2F`, `/%61dmin` are all `/admin`), so a rule cannot be slipped past by spelling.
+ */
+export function lenientRequestPath(path: string): string {
+  const segments = lenientSegments(path);
+  const trailing = segments.length > 0 && /(?:[/\\]|%2F|%5C)$/i.test(path) ? "/" : "";
+  return `/${segments.join("/")}${trailing}`;
+}
+
 /**
  * The prefixes a path can be matched by, longest first, at segment boundaries: `/a/b` → `/a/b`, `/a`, `""`.
  * Segments are split the way a lenient origin would read the path, so the app matched is never a
@@ -111,10 +128,7 @@ export function normaliseRequestHost(host: string): string {
  * or IIS's backslash). Otherwise `//admin` or `/admin%2Fx` would fall to a bypass app on `/`.
  */
 export function candidatePrefixes(path: string): string[] {
-  const segments = normaliseRequestPath(path)
-    .split(/[/\\]|%2F|%5C/i) // a raw backslash too: the proxy is given Hono's decoded path, where `%5C` already is one
-    .filter((s) => s !== "") // no stored prefix has an empty segment
-    .slice(0, MAX_PREFIX_SEGMENTS);
+  const segments = lenientSegments(path).slice(0, MAX_PREFIX_SEGMENTS);
   const out = [""];
   let acc = "";
   for (const s of segments) {

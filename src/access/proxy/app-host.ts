@@ -4,6 +4,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../http/app-env";
 import { findAppForRequest } from "../apps/lookup";
+import { lenientRequestPath } from "../apps/domain";
 import type { AppWithPolicies } from "../apps/types";
 import { evaluatePolicies } from "../policy/evaluate";
 import { directoryIdentity } from "../identity";
@@ -67,7 +68,7 @@ const unavailable = () =>
 async function gatewayHttpBlock(c: C, identity: Identity | null): Promise<Response | null> {
   const url = new URL(c.req.url);
   const rule = matchRule(await loadRuleSet(c.env), "http", {
-    http: { host: url.hostname, path: url.pathname },
+    http: { host: url.hostname, path: lenientRequestPath(url.pathname) },
     identity: identity ? { email: identity.email, groups: identity.groups } : null,
   });
   if (!rule || rule.action !== "block") return null;

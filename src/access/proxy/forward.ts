@@ -48,7 +48,9 @@ export async function forwardToOrigin(request: Request, app: AccessApp, identity
   headers.delete("host");
   if (identity) {
     headers.set("cf-access-jwt-assertion", identity.assertion);
-    headers.set("cf-access-authenticated-user-email", identity.email);
+    // Header values must be ISO-8859-1 (Fetch `Headers`); an internationalised address (RFC 6531) is
+    // left out of this convenience header rather than failing the request: the assertion carries it.
+    if (/^[\x20-\x7e]+$/.test(identity.email)) headers.set("cf-access-authenticated-user-email", identity.email);
   }
   for (const h of CLIENT_ADDRESS_HEADERS) headers.delete(h);
   const client = request.headers.get("cf-connecting-ip");
