@@ -10,7 +10,13 @@ export const MAX_CACHE_TTL_SECONDS = 300;
 export const UPSTREAM_TIMEOUT_MS = 2_500;
 /** Bounds on the per-isolate cache (oldest insertion evicted first): an isolate has 128 MB, an answer may be 64 KB. */
 const MAX_CACHE_ENTRIES = 10_000;
-const MAX_CACHE_BYTES = 8 * 1024 * 1024;
+export const MAX_CACHE_BYTES = 8 * 1024 * 1024;
+/**
+ * What one parsed record costs in memory beside its octets (a `DnsRecord` object of seven fields).
+ * Counting octets alone let a 64 KB answer of ~4,000 tiny records (a zone a device's user controls)
+ * hold ~6× its size: 8 MB of "bytes" was ~50 MB of heap.
+ */
+const RECORD_COST = 96;
 
 /** An answer for the client: its ID and question case, TTLs aged; `ttl` is what may be advertised. */
 export type UpstreamAnswer = { ok: true; bytes: Uint8Array; ttl: number; cached: boolean } | { ok: false; reason: string };
@@ -20,6 +26,8 @@ interface Entry {
   message: DnsMessage;
   storedAt: number;
   ttl: number;
+  /** Octets plus the parsed records' estimated heap, counted against MAX_CACHE_BYTES. */
+  cost: number;
 }
 
 // Concurrent misses for one key each ask the upstream: no promise is shared across requests (workerd
@@ -31,6 +39,11 @@ let cachedBytes = 0;
 export function clearAnswerCache(): void {
   cache.clear();
   cachedBytes = 0;
+}
+
+/** The cache's entry count and accounted cost (tests). */
+export function answerCacheUsage(): { entries: number; cost: number } {
+  return { entries: cache.size, cost: cachedBytes };
 }
 
 /** What makes two queries the same to the upstream: name (case-folded), type, class, EDNS, DO, CD. */
@@ -59,16 +72,16 @@ function evict(key: string): void {
   const entry = cache.get(key);
   if (!entry) return;
   cache.delete(key);
-  cachedBytes -= entry.bytes.length;
+  cachedBytes -= entry.cost;
 }
 
 function store(key: string, entry: Entry): void {
   evict(key);
-  while (cache.size > 0 && (cache.size >= MAX_CACHE_ENTRIES || cachedBytes + entry.bytes.length > MAX_CACHE_BYTES)) {
+  while (cache.size > 0 && (cache.size >= MAX_CACHE_ENTRIES || cachedBytes + entry.cost > MAX_CACHE_BYTES)) {
     evict(cache.keys().next().value!);
   }
   cache.set(key, entry);
-  cachedBytes += entry.bytes.length;
+  cachedBytes += entry.cost;
 }
 
 /**
@@ -122,7 +135,7 @@ async function fetchUpstream(upstream: string, query: DnsQuery, q: UpstreamQuest
     // The answer must be to our question (RFC 5452 §9.1 spirit: ID and question must match).
     if ((m.header.flags & FLAG.QR) === 0 || m.header.id !== 0 || m.questions.length !== 1 || !answered) return { failed: "upstream answer does not match the query" };
     if (lowerName(answered.name) !== lowerName(query.name) || answered.type !== q.type || answered.class !== q.class) return { failed: "upstream answer is for another question" };
-    return { bytes, message: m, storedAt: now, ttl: cacheTtl(bytes, m, MAX_CACHE_TTL_SECONDS) };
+    return { bytes, message: m, storedAt: now, ttl: cacheTtl(bytes, m, MAX_CACHE_TTL_SECONDS), cost: bytes.length + m.records.length * RECORD_COST };
   } catch (e) {
     return { failed: e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError") ? "upstream timeout" : "upstream read failed" };
   }
