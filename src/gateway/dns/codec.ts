@@ -113,13 +113,12 @@ export function readHeader(b: Uint8Array): Parsed<DnsHeader> {
 }
 
 /**
- * Reads the wire name at `offset`: its presentation form and the offset just past it in the message
- * (past the first pointer, if any). Pointers must point strictly backwards (RFC 1035 §4.1.4 "a prior
- * occurrence"), so following them always ends.
+ * Walks the wire name at `offset`, calling `onLabel(start, len)` for each label in order, and returns
+ * the offset just past the name in the message (past the first pointer, if any). Pointers must point
+ * strictly backwards (RFC 1035 §4.1.4 "a prior occurrence"), so following them always ends. The one
+ * place the name rules live: `readName` and `skipName` differ only in what they keep.
  */
-export function readName(b: Uint8Array, offset: number): Parsed<{ name: string; end: number; wire: Uint8Array }> {
-  const labels: string[] = [];
-  const raw: Uint8Array[] = [];
+function walkName(b: Uint8Array, offset: number, onLabel?: (start: number, len: number) => void): Parsed<{ end: number; octets: number }> {
   let pos = offset;
   let end = -1;
   let octets = 1; // the root label
@@ -127,16 +126,7 @@ export function readName(b: Uint8Array, offset: number): Parsed<{ name: string; 
   for (;;) {
     if (pos >= b.length) return { ok: false, error: "name runs past the message" };
     const len = b[pos]!;
-    if (len === 0) {
-      if (end < 0) end = pos + 1;
-      const wire = new Uint8Array(octets);
-      let at = 0;
-      for (const r of raw) {
-        wire.set(r, at);
-        at += r.length;
-      }
-      return { ok: true, value: { name: labels.join("."), end, wire } };
-    }
+    if (len === 0) return { ok: true, value: { end: end < 0 ? pos + 1 : end, octets } };
     const kind = len & 0xc0;
     if (kind === 0xc0) {
       if (pos + 1 >= b.length) return { ok: false, error: "truncated compression pointer" };
@@ -155,45 +145,38 @@ export function readName(b: Uint8Array, offset: number): Parsed<{ name: string; 
     octets += len + 1;
     if (octets > MAX_NAME_OCTETS) return { ok: false, error: "name longer than 255 octets" };
     if (pos + 1 + len > b.length) return { ok: false, error: "label runs past the message" };
-    labels.push(presentLabel(b, pos + 1, len));
-    raw.push(b.subarray(pos, pos + 1 + len));
+    onLabel?.(pos, len);
     pos += 1 + len;
   }
 }
 
+/** Reads the wire name at `offset`: its presentation form, its uncompressed wire form, and the offset just past it. */
+export function readName(b: Uint8Array, offset: number): Parsed<{ name: string; end: number; wire: Uint8Array }> {
+  const labels: string[] = [];
+  const raw: Uint8Array[] = [];
+  const walked = walkName(b, offset, (start, len) => {
+    labels.push(presentLabel(b, start + 1, len));
+    raw.push(b.subarray(start, start + 1 + len));
+  });
+  if (!walked.ok) return walked;
+  const wire = new Uint8Array(walked.value.octets);
+  let at = 0;
+  for (const r of raw) {
+    wire.set(r, at);
+    at += r.length;
+  }
+  return { ok: true, value: { name: labels.join("."), end: walked.value.end, wire } };
+}
+
 /**
- * Validates the wire name at `offset` exactly as `readName` does (same pointer, label and length
- * rules) and returns the offset just past it, without building its text or wire copy. Records' owner
- * names are never read, only skipped: building strings for each of the ~5,400 records a 64 KB message
- * can hold (each a 2-octet pointer to a 253-octet name) cost ~100 ms of CPU per request, before the
- * token is even checked.
+ * Validates the wire name at `offset` exactly as `readName` does and returns the offset just past it,
+ * without building its text or wire copy. Records' owner names are never read, only skipped: building
+ * strings for each of the ~5,400 records a 64 KB message can hold (each a 2-octet pointer to a
+ * 253-octet name) cost ~100 ms of CPU per request, before the token is even checked.
  */
 export function skipName(b: Uint8Array, offset: number): Parsed<number> {
-  let pos = offset;
-  let end = -1;
-  let octets = 1;
-  let hops = 0;
-  for (;;) {
-    if (pos >= b.length) return { ok: false, error: "name runs past the message" };
-    const len = b[pos]!;
-    if (len === 0) return { ok: true, value: end < 0 ? pos + 1 : end };
-    const kind = len & 0xc0;
-    if (kind === 0xc0) {
-      if (pos + 1 >= b.length) return { ok: false, error: "truncated compression pointer" };
-      const target = ((len & 0x3f) << 8) | b[pos + 1]!;
-      if (target >= pos) return { ok: false, error: "compression pointer does not point backwards" };
-      if (target < HEADER_LENGTH) return { ok: false, error: "compression pointer into the header" };
-      if (++hops > MAX_POINTER_HOPS) return { ok: false, error: "too many compression pointers" };
-      if (end < 0) end = pos + 2;
-      pos = target;
-      continue;
-    }
-    if (kind !== 0) return { ok: false, error: "unsupported label type" };
-    octets += len + 1;
-    if (octets > MAX_NAME_OCTETS) return { ok: false, error: "name longer than 255 octets" };
-    if (pos + 1 + len > b.length) return { ok: false, error: "label runs past the message" };
-    pos += 1 + len;
-  }
+  const walked = walkName(b, offset);
+  return walked.ok ? { ok: true, value: walked.value.end } : walked;
 }
 
 /** RFC 1035 §5.1 / RFC 4343 §2.1: `.` and `\` escaped with a backslash, other non-printables as `\DDD`. */
