@@ -77,3 +77,18 @@ export function Layout({ title, current, who, children }: LayoutProps) {
 export function Csrf({ token }: { token: string }) {
   return <input type="hidden" name="csrf" value={token} />;
 }
+
+/** A form's refusals (the service's 400 messages), announced to assistive technology; nothing when there are none. */
+export function FormErrors({ heading, messages }: { heading?: string; messages: string[] }) {
+  if (messages.length === 0) return null;
+  return (
+    <div class="error" role="alert" data-testid="form-error">
+      {heading ? <strong>{heading}</strong> : null}
+      <ul>
+        {messages.map((m) => (
+          <li>{m}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}

@@ -13,7 +13,7 @@ import { invalidateAppHosts } from "../../access/routing";
 import { revokeAppTokens } from "../../sessions/service";
 import { listPageOrDefault } from "../../http/pagination";
 import type { DashboardEnv } from "../context";
-import { Csrf, Layout } from "../layout";
+import { Csrf, FormErrors, Layout } from "../layout";
 import { Pager } from "./directory-ui";
 import { PickerScript, pickerIdps, pickerRoutes, type PickerIdp } from "./group-picker";
 import { applyRowAction, draftFromPolicy, draftToBody, emptyDraft, parseDraft, pickerData, PolicyBuilder, type Draft } from "./policy-builder";
@@ -43,17 +43,6 @@ const text = (form: FormData, key: string) => {
   const v = form.get(key);
   return typeof v === "string" ? v : "";
 };
-
-function ErrorBox({ messages }: { messages: string[] }) {
-  if (messages.length === 0) return null;
-  return (
-    <div class="error" role="alert" data-testid="form-error">
-      {messages.map((m) => (
-        <p>{m}</p>
-      ))}
-    </div>
-  );
-}
 
 function Notice({ c }: { c: C }) {
   const done = c.req.query("done");
@@ -152,7 +141,7 @@ async function appsPage(c: C, v: AppFormValues, errors: string[]) {
       </table>
       {result_info.total_count === 0 ? <p class="muted">No applications yet.</p> : <Pager url={c.req.url} info={result_info} />}
       <h2>Add an application</h2>
-      <ErrorBox messages={errors} />
+      <FormErrors messages={errors} />
       <AppForm action="/dashboard/access/apps" csrf={c.var.csrf} v={v} idps={idps} submit="Create application" />
     </Layout>,
     errors.length > 0 ? 400 : 200,
@@ -215,7 +204,7 @@ async function appPage(c: C, app: AccessApp, v: AppFormValues, errors: string[])
         </a>
       </p>
       <h2>Settings</h2>
-      <ErrorBox messages={errors} />
+      <FormErrors messages={errors} />
       <AppForm action={base} csrf={c.var.csrf} v={v} idps={idps} submit="Save application" />
       <h2>Delete</h2>
       <form method="post" action={`${base}/delete`}>
@@ -349,7 +338,7 @@ async function simulatorPage(c: C, who: string, result: (SimulationView & { matc
           Simulate
         </button>
       </form>
-      <ErrorBox messages={errors} />
+      <FormErrors messages={errors} />
       {result ? <SimulationResult s={result} /> : null}
       {result && result.matches.length > 1
         ? result.matches.map((m) => (

@@ -4,7 +4,7 @@
 // parser (src/gateway/rules/expression.ts), and saving goes through src/gateway/rules-store.ts.
 import { parseExpression, type Expr } from "../../gateway/rules/expression";
 import type { RuleView } from "../../gateway/rules-store";
-import { Csrf } from "../layout";
+import { Csrf, FormErrors } from "../layout";
 import { GroupPicker, type GroupOption, type PickerIdp } from "./group-picker";
 
 /** The whole form. */
@@ -174,16 +174,7 @@ export function RuleBuilder({ action, csrf, draft: d, idps, options, selected, e
     <form method="post" action={action} data-testid="rule-form">
       <Csrf token={csrf} />
       <input type="hidden" name="mode" value={d.advanced ? "advanced" : "builder"} />
-      {errors.length > 0 ? (
-        <div class="error" role="alert" data-testid="form-error">
-          <strong>The rule was not saved:</strong>
-          <ul>
-            {errors.map((e) => (
-              <li>{e}</li>
-            ))}
-          </ul>
-        </div>
-      ) : null}
+      <FormErrors heading="The rule was not saved:" messages={errors} />
       <label>
         Name <input name="name" value={d.name} required data-testid="rule-name" />
       </label>

@@ -4,7 +4,7 @@
 // through the same service (src/access/apps/policies.ts), so its refusals become form errors.
 import { DECISIONS, type Rule } from "../../access/policy/rules";
 import type { StoredPolicy } from "../../access/apps/types";
-import { Csrf } from "../layout";
+import { Csrf, FormErrors } from "../layout";
 import { GroupPicker, groupById, groupForRule, ruleForGroup, searchGroups, type GroupOption, type PickerIdp } from "./group-picker";
 
 export const SECTIONS = ["include", "exclude", "require"] as const;
@@ -171,16 +171,7 @@ export function PolicyBuilder({ action, csrf, draft, idps, picks, errors }: Buil
   return (
     <form method="post" action={action} data-testid="policy-form">
       <Csrf token={csrf} />
-      {errors.length > 0 ? (
-        <div class="error" role="alert" data-testid="form-error">
-          <strong>The policy was not saved:</strong>
-          <ul>
-            {errors.map((e) => (
-              <li>{e}</li>
-            ))}
-          </ul>
-        </div>
-      ) : null}
+      <FormErrors heading="The policy was not saved:" messages={errors} />
       <label>
         Name <input name="name" value={draft.name} required data-testid="policy-name" />
       </label>
