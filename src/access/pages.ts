@@ -1,8 +1,7 @@
 // The few HTML pages Access shows a person (refusals, the IdP chooser, sign-out). Every value is
 // escaped; the pages load nothing and may not be framed.
 
-const escapeHtml = (s: string) =>
-  s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#39;");
+import { escapeHtml } from "../http/html";
 
 /** Headers for every Access page: no caching (they reflect one person's state), no framing, no referrer. */
 export const PAGE_HEADERS = {

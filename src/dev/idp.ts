@@ -5,6 +5,7 @@ import { readConfig } from "../config";
 import type { AppEnv } from "../http/app-env";
 import { DEV_IDP_PATH, registerDevIdpDispatcher } from "../access/oidc/http";
 import { openSecret, sealSecret } from "../lib/secret-box";
+import { escapeHtml as esc } from "../http/html";
 
 /**
  * A development OpenID Connect provider, so `npm run dev` shows Access login without Entra ID or
@@ -229,8 +230,6 @@ async function loadOrCreateKey(env: Env): Promise<DevKey> {
 }
 
 // ---- HTML.
-
-const esc = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#39;");
 
 function html(status: number, body: string): Response {
   const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Development IdP</title>

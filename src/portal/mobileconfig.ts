@@ -2,7 +2,7 @@
 // iOS 14+ / macOS 11+): DNS over HTTPS to the device's own DoH URL. Apple's "DNSSettings" keys:
 // DNSProtocol = HTTPS, ServerURL. Every value is XML-escaped.
 
-const xml = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
+import { escapeHtml as xml } from "../http/html";
 
 /** The `.mobileconfig` XML for one device. */
 export function appleDnsProfile(input: { dohUrl: string; deviceId: string; organization: string }): string {

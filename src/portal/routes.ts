@@ -4,6 +4,7 @@
 // cross-site POST does not carry it at all).
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../http/app-env";
+import { escapeHtml as esc } from "../http/html";
 import { issueDevice, resolveDeviceToken } from "../gateway/devices";
 import { cookieValues, SESSION_COOKIE } from "../access/cookies";
 import { PAGE_HEADERS } from "../access/pages";
@@ -16,7 +17,6 @@ type C = Context<AppEnv>;
 
 export const portalRoutes = new Hono<AppEnv>();
 
-const esc = (s: string) => s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;").replaceAll("'", "&#39;");
 
 function html(status: number, title: string, body: string): Response {
   const doc = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
