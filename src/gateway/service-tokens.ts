@@ -9,7 +9,7 @@ import { auditStatement } from "../logs/audit";
 import { parseBody } from "../http/input";
 import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../http/pagination";
 import { baseUrlFor } from "../config";
-import { sha256Hex, timingSafeEqualHex } from "../lib/crypto";
+import { randomHex, sha256Hex, timingSafeEqualHex } from "../lib/crypto";
 import { issueDevice, issueRefusal } from "./devices";
 
 interface ServiceTokenRow {
@@ -32,11 +32,10 @@ export interface ServiceTokenView {
   last_seen_at: string | null;
 }
 
-const hex = (bytes: number) => [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** Cloudflare's shapes: `<32 hex>.access` and a 64-hex secret (256 bits). */
-const newClientId = () => `${hex(16)}.access`;
-const newClientSecret = () => hex(32);
+const newClientId = () => `${randomHex(16)}.access`;
+const newClientSecret = () => randomHex(32);
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
 /** Cloudflare's default validity: one year, written in hours as its API does. */

@@ -3,7 +3,24 @@ const encoder = new TextEncoder();
 /** SHA-256 of a UTF-8 string, lower-case hex. Secrets are stored only in this form. */
 export async function sha256Hex(value: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", encoder.encode(value));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(new Uint8Array(digest));
+}
+
+/** Lower-case hex of `bytes`. */
+export function toHex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `n` random bytes as lower-case hex (2n characters). */
+export function randomHex(n: number): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(n)));
+}
+
+/** Base64url without padding (RFC 4648 §5), as JWTs and URL-safe tokens use it. */
+export function toBase64Url(bytes: Uint8Array): string {
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
 }
 
 /**
@@ -19,8 +36,5 @@ export function timingSafeEqualHex(a: string, b: string): boolean {
 
 /** A new random secret: 32 bytes, base64url (256 bits of entropy). */
 export function randomSecret(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }

@@ -6,6 +6,8 @@
 //
 // Stored form: `v1.<base64url(12-byte IV)>.<base64url(ciphertext ‖ 16-byte tag)>`.
 
+import { toBase64Url } from "./crypto";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const VERSION = "v1";
@@ -59,12 +61,6 @@ export async function openSecret(master: string | undefined, purpose: SecretPurp
     fromBase64Url(data),
   );
   return decoder.decode(opened);
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
 }
 
 function fromBase64Url(text: string): Uint8Array<ArrayBuffer> {

@@ -1,7 +1,7 @@
 // CSRF tokens for the portal's forms: HMAC-SHA-256 of the org session id under a key derived from
 // ACCESS_SECRETS_KEY. Bound to the session, so a token from one login is useless in another, and
 // needing no server state. Compared in constant time.
-import { timingSafeEqualHex } from "../lib/crypto";
+import { timingSafeEqualHex, toHex } from "../lib/crypto";
 
 const encoder = new TextEncoder();
 const keys = new Map<string, Promise<CryptoKey>>();
@@ -18,7 +18,7 @@ function key(master: string): Promise<CryptoKey> {
 /** The CSRF token of the org session `sid` (hex). */
 export async function csrfToken(env: Env, sid: string): Promise<string> {
   const mac = await crypto.subtle.sign("HMAC", await key(env.ACCESS_SECRETS_KEY), encoder.encode(`portal:${sid}`));
-  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(new Uint8Array(mac));
 }
 
 /** Whether `presented` is `sid`'s token. */

@@ -8,10 +8,11 @@ import { hostName, normaliseDomain, normaliseOrigin } from "./domain";
 import { isUniqueViolation, parseBody } from "../../http/input";
 import { FIRST_PAGE, pagedRows, type ListPage, type Paged } from "../../http/pagination";
 import { appFromRow, type AccessApp, type AppRow } from "./types";
+import { randomHex } from "../../lib/crypto";
 
 /** 64 lower-case hex characters from 32 random bytes: an app's `aud` tag (Cloudflare's format). */
 function randomAud(): string {
-  return [...crypto.getRandomValues(new Uint8Array(32))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return randomHex(32);
 }
 
 const appSchema = z.strictObject({
