@@ -3,6 +3,7 @@
 // last sync. Everything is paged and answered from indexes: the directory may hold 100k users.
 import { z } from "zod";
 import { apiErrors } from "../http/api-error";
+import { resultInfo } from "../http/pagination";
 import { auditStatement } from "../logs/audit";
 import { sessionEffects } from "../sessions/effects";
 import { activeSessions } from "../sessions/service";
@@ -44,7 +45,6 @@ function bounds(prefix: string): [string, string] {
   return [r.lower, r.upper ?? `${prefix}\u{10ffff}`];
 }
 
-const pageInfo = (page: number, perPage: number, count: number, total: number) => ({ page, per_page: perPage, count, total_count: total, total_pages: Math.ceil(total / perPage) });
 
 export interface UserListItem {
   id: string;
@@ -96,7 +96,7 @@ export async function searchUsers(db: D1Database, q: UserSearch) {
         : db.prepare(`SELECT count(*) AS n ${from} WHERE 1${extra}`).bind(...fparams),
     ]);
     const result = (rows!.results as Record<string, unknown>[]).map(toItem);
-    return { result, result_info: pageInfo(q.page, q.per_page, result.length, (count!.results[0] as { n: number }).n) };
+    return { result, result_info: resultInfo(q, result.length, (count!.results[0] as { n: number }).n) };
   }
   const lower = needle.toLowerCase();
   const variants = [...new Set([needle, lower, lower.charAt(0).toUpperCase() + lower.slice(1)])];
@@ -123,11 +123,11 @@ export async function searchUsers(db: D1Database, q: UserSearch) {
   }
   const ids = [...best].sort(([ia, ka], [ib, kb]) => (ka < kb ? -1 : ka > kb ? 1 : ia < ib ? -1 : ia > ib ? 1 : 0)).slice(offset, depth).map(([id]) => id);
   const total = Math.min((results.at(-1)!.results[0] as { n: number }).n, MAX_SEARCH_DEPTH);
-  if (!ids.length) return { result: [], result_info: pageInfo(q.page, q.per_page, 0, total) };
+  if (!ids.length) return { result: [], result_info: resultInfo(q, 0, total) };
   const rows = await db.prepare(`SELECT ${USER_COLS} ${from} WHERE u.id IN (${ids.map(() => "?").join(",")})`).bind(...ids).all<Record<string, unknown>>();
   const byId = new Map(rows.results.map((r) => [r.id as string, toItem(r)]));
   const result = ids.map((id) => byId.get(id)).filter((u): u is UserListItem => !!u);
-  return { result, result_info: pageInfo(q.page, q.per_page, result.length, total) };
+  return { result, result_info: resultInfo(q, result.length, total) };
 }
 
 /**
@@ -210,7 +210,7 @@ export async function listGroupMembers(db: D1Database, idpId: string, groupId: s
     db.prepare("SELECT count(*) AS n FROM group_members WHERE group_id = ?").bind(groupId),
   ]);
   const result = (rows!.results as Record<string, unknown>[]).map((r) => ({ id: r.id as string, user_name: r.user_name as string, display_name: r.display_name as string | null, email: r.email as string | null, is_active: r.active === 1 }));
-  return { result, result_info: pageInfo(q.page, q.per_page, result.length, (count!.results[0] as { n: number }).n) };
+  return { result, result_info: resultInfo(q, result.length, (count!.results[0] as { n: number }).n) };
 }
 
 /** Member counts of some groups (one indexed count per group over the group_members primary key). */

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { apiErrors } from "../http/api-error";
+import { resultInfo } from "../http/pagination";
 
 const pageSchema = z.object({
   page: z.coerce.number().int().min(1).default(1),
@@ -35,7 +36,7 @@ export async function listScimUsers(db: D1Database, idpId: string, url: URL) {
     created_at: r.created_at,
     updated_at: r.updated_at,
   }));
-  return { result, result_info: pageInfo(page, per_page, result.length, (count!.results[0] as { n: number }).n) };
+  return { result, result_info: resultInfo({ page, per_page }, result.length, (count!.results[0] as { n: number }).n) };
 }
 
 /** The admin's view of provisioned groups (`GET …/identity_providers/:id/scim/groups`); also feeds the policy-builder dropdown. */
@@ -69,7 +70,7 @@ export async function listScimGroups(db: D1Database, idpId: string, url: URL) {
     created_at: r.created_at,
     updated_at: r.updated_at,
   }));
-  return { result, result_info: pageInfo(page, per_page, result.length, (count!.results[0] as { n: number }).n) };
+  return { result, result_info: resultInfo({ page, per_page }, result.length, (count!.results[0] as { n: number }).n) };
 }
 
 /**
@@ -94,9 +95,7 @@ function parsePage(q: URLSearchParams) {
   return parsed.data;
 }
 
-function pageInfo(page: number, perPage: number, count: number, total: number) {
-  return { page, per_page: perPage, count, total_count: total, total_pages: Math.ceil(total / perPage) };
-}
+
 
 /** The paging query schema, for the OpenAPI document (src/admin/openapi.ts). */
 export { pageSchema };

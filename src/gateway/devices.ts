@@ -5,6 +5,7 @@ import { z } from "zod";
 import { apiErrors } from "../http/api-error";
 import { auditStatement } from "../logs/audit";
 import { parseBody } from "../http/input";
+import { pagedRows } from "../http/pagination";
 import { randomSecret, sha256Hex } from "../lib/crypto";
 import { sessionsFor } from "../sessions/client";
 import { openSession } from "../sessions/service";
@@ -168,13 +169,14 @@ export async function listDevices(db: D1Database, query: URLSearchParams) {
   const { user_id, page, per_page } = parsed.data;
   const where = user_id === undefined ? "" : "WHERE user_id = ?";
   const params = user_id === undefined ? [] : [user_id];
-  const [rows, count] = await db.batch([
-    db.prepare(`SELECT ${DEVICE_COLUMNS} FROM gateway_devices ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`).bind(...params, per_page, (page - 1) * per_page),
-    db.prepare(`SELECT count(*) AS n FROM gateway_devices ${where}`).bind(...params),
-  ]);
-  const result = ((rows?.results ?? []) as DeviceRow[]).map(render);
-  const total = (count?.results[0] as { n: number } | undefined)?.n ?? 0;
-  return { result, result_info: { page, per_page, count: result.length, total_count: total, total_pages: Math.ceil(total / per_page) } };
+  const { rows, info } = await pagedRows<DeviceRow>(
+    db,
+    `SELECT ${DEVICE_COLUMNS} FROM gateway_devices ${where} ORDER BY created_at DESC, id DESC`,
+    `SELECT count(*) AS n FROM gateway_devices ${where}`,
+    params,
+    { page, per_page },
+  );
+  return { result: rows.map(render), result_info: info };
 }
 
 async function deviceRow(db: D1Database, id: string): Promise<DeviceRow> {

@@ -1,4 +1,5 @@
 import { ApiError, apiErrors } from "../http/api-error";
+import { resultInfo } from "../http/pagination";
 import { chunks } from "../lib/chunks";
 import { nowIso } from "../db";
 import { auditStatement } from "../logs/audit";
@@ -89,7 +90,7 @@ export async function listDeadLetters(db: D1Database, q: { page: number; perPage
   ]);
   const result = (rows!.results as unknown as DeadLetterRow[]).map(render);
   const total = (count!.results[0] as { n: number }).n;
-  return { result, result_info: { page: q.page, per_page: q.perPage, count: result.length, total_count: total, total_pages: Math.ceil(total / q.perPage) } };
+  return { result, result_info: resultInfo({ page: q.page, per_page: q.perPage }, result.length, total) };
 }
 
 async function findDeadLetter(db: D1Database, id: string): Promise<DeadLetterRow> {
