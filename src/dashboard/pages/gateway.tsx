@@ -8,7 +8,7 @@ import { listDevices, revokeDevice } from "../../gateway/devices";
 import { queryDnsLog } from "../../gateway/dns-log";
 import { listPageOrDefault } from "../../http/pagination";
 import type { DashboardEnv } from "../context";
-import { Csrf, Layout } from "../layout";
+import { Csrf, FormErrors, Layout } from "../layout";
 import { Pager } from "./directory-ui";
 import { groupById, pickerIdps, PickerScript, searchGroups, type PickerIdp } from "./group-picker";
 import { draftFromRule, emptyRuleDraft, parseRuleDraft, expressions, RuleBuilder, ruleBody, type RuleDraft } from "./gateway-rule-builder";
@@ -185,11 +185,7 @@ gatewayPage.get("/devices", async (c) => {
         </label>
         <button type="submit">Filter</button>
       </form>
-      {error ? (
-        <p class="error" role="alert" data-testid="form-error">
-          {error}
-        </p>
-      ) : null}
+      <FormErrors messages={error ? [error] : []} />
       <table data-testid="devices-table">
         <thead>
           <tr>
@@ -289,11 +285,7 @@ gatewayPage.get("/logs", async (c) => {
         </label>
         <button type="submit">Filter</button>
       </form>
-      {"error" in r ? (
-        <p class="error" role="alert" data-testid="form-error">
-          {r.error}
-        </p>
-      ) : null}
+      <FormErrors messages={"error" in r ? [r.error] : []} />
       <table data-testid="dns-log-table">
         <thead>
           <tr>
